@@ -1,0 +1,20 @@
+"""The whole schema: every module's tables, gathered for migrations."""
+
+from __future__ import annotations
+
+import importlib
+
+from sqlalchemy import MetaData
+
+from bpoguard.store._base import Base
+
+# Modules that declare tables on Base. Importing them registers their tables;
+# a module that owns tables adds itself here and ships an Alembic revision.
+TABLE_MODULES = ("bpoguard.store.models",)
+
+
+def metadata() -> MetaData:
+    """Base's metadata with every table module imported."""
+    for name in TABLE_MODULES:
+        importlib.import_module(name)
+    return Base.metadata
