@@ -9,6 +9,8 @@ from rich.table import Table
 
 from bpoguard import __version__, workspace
 from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, open_workspace, out
+from bpoguard.cli.demo import demo_command
+from bpoguard.cli.simulate import simulate_command
 
 app = typer.Typer(
     name="bpoguard",
@@ -62,6 +64,10 @@ def init(
         err.print(f"The previous workspace was kept at {result.replaced}")
     out.print(f"Workspace ready at {result.home}")
     out.print(f"Database: {result.db}")
+
+
+app.command("simulate")(simulate_command)
+app.command("demo")(demo_command)
 
 
 @app.command()

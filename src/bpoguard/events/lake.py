@@ -1,0 +1,115 @@
+"""The event lake: Parquet files partitioned by UTC day (``lake/day=YYYY-MM-DD/``).
+
+A writer stages its files in a hidden folder and publishes them only on
+commit, so a run that fails leaves the lake as it was. Readers ignore hidden
+files, so a staging folder is never read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from bpoguard.events.schema import COLUMNS, SCHEMA, Event
+
+
+def partition_of(day: dt.date) -> str:
+    return f"day={day.isoformat()}"
+
+
+class LakeWriter:
+    """Buffers events by day and writes them as Parquet; memory stays bounded."""
+
+    def __init__(self, lake_dir: Path, source: str, max_buffered: int = 250_000) -> None:
+        self.lake_dir = lake_dir
+        self.source = source
+        self.max_buffered = max_buffered
+        self.run_id = uuid.uuid4().hex[:12]
+        self._staging = lake_dir / f".staging-{self.run_id}"
+        self._buffers: dict[dt.date, dict[str, list[object]]] = {}
+        self._buffered = 0
+        self._files = 0
+        self.rows_written = 0
+
+    def write(self, event: Event) -> None:
+        """Add one event; flushes to disk when the buffer is full."""
+        day = event.time.astimezone(dt.UTC).date()
+        columns = self._buffers.get(day)
+        if columns is None:
+            columns = self._buffers[day] = {name: [] for name in COLUMNS}
+        for name in COLUMNS:
+            columns[name].append(getattr(event, name))
+        self._buffered += 1
+        if self._buffered >= self.max_buffered:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every buffered day to a staged Parquet file."""
+        for day, columns in sorted(self._buffers.items()):
+            self._write_file(day, columns)
+        self._buffers.clear()
+        self._buffered = 0
+
+    def commit(self) -> int:
+        """Publish the staged files into the lake; returns rows written."""
+        self.flush()
+        if self._staging.exists():
+            for staged in sorted(self._staging.glob("day=*/*.parquet")):
+                target = self.lake_dir / staged.parent.name / staged.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                staged.rename(target)
+            shutil.rmtree(self._staging)
+        return self.rows_written
+
+    def abort(self) -> None:
+        """Drop everything staged; the lake is left as it was."""
+        self._buffers.clear()
+        self._buffered = 0
+        shutil.rmtree(self._staging, ignore_errors=True)
+
+    def __enter__(self) -> LakeWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def _write_file(self, day: dt.date, columns: dict[str, list[object]]) -> None:
+        table = pa.Table.from_pydict(columns, schema=SCHEMA)
+        folder = self._staging / partition_of(day)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.source}-{self.run_id}-{self._files:05d}.parquet"
+        pq.write_table(table, path, compression="zstd")
+        self._files += 1
+        self.rows_written += table.num_rows
+
+
+def dataset(lake_dir: Path) -> ds.Dataset:
+    """The whole lake as one Arrow dataset, with ``day`` from the partition folders."""
+    return ds.dataset(
+        lake_dir,
+        format="parquet",
+        partitioning=ds.partitioning(pa.schema([("day", pa.date32())]), flavor="hive"),
+        exclude_invalid_files=False,
+    )
+
+
+def count(lake_dir: Path) -> int:
+    """Rows in the lake (0 for an empty lake)."""
+    if not any(lake_dir.glob("day=*/*.parquet")):
+        return 0
+    return dataset(lake_dir).count_rows()

@@ -1,0 +1,279 @@
+"""Playing out a simulated BPO world day by day, through the record gateway.
+
+Each day draws from its own random stream (seed, day), so the same seed gives
+the same world however the run is chunked, and memory stays flat as days grow:
+a day's events go to the lake writer and the store in batches, then are gone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from bpoguard.access import AccessRequest, InteractionStart, RecordGateway, Verb
+from bpoguard.events.lake import LakeWriter
+from bpoguard.events.schema import Action, Event, Outcome
+from bpoguard.fields import FieldType
+from bpoguard.simulate.world import (
+    CLIENTS,
+    ClientSpec,
+    DeviceRecord,
+    Person,
+    Team,
+    World,
+    hire_replacement,
+)
+from bpoguard.store.models import Channel, StaffRole
+
+SHIFT_HOURS = 9
+CALLS_PER_AGENT_HOUR = 5.0
+WEEKDAY_LOAD = (1.0, 0.95, 0.95, 0.9, 0.9, 0.55, 0.3)  # Monday first
+CHANNELS = (Channel.CALL, Channel.CALL, Channel.CALL, Channel.CHAT, Channel.TICKET)
+# Notice rate per agent per day: about 1.5% of staff a month, as in contact centres.
+NOTICE_RATE = 0.0005
+NOTICE_DAYS = 14
+
+
+def contract_id(client: ClientSpec) -> str:
+    return f"ctr-{client.id.removeprefix('org-')}-meridian"
+
+
+@dataclass
+class Day:
+    index: int
+    date: dt.date
+    rng: np.random.Generator
+
+
+@dataclass
+class Sim:
+    """The running simulation: the world, the gateway, the lake, and counters."""
+
+    world: World
+    gateway: RecordGateway
+    lake: LakeWriter
+    seed: int
+    customer_order: dict[str, np.ndarray] = field(default_factory=dict)
+    next_interaction: int = 1
+    next_event: int = 1
+    calls: int = 0
+    requests: int = 0
+    hr_changes: list[tuple[str, str, dt.date]] = field(default_factory=list)
+    cast: set[str] = field(default_factory=set)  # people given a part in a scenario
+    call_hooks: list[Callable[[Person, int, dt.datetime, Day], None]] = field(default_factory=list)
+
+    # -- what scenarios and the day loop use ---------------------------------
+
+    def emit(self, event_kwargs: dict[str, object]) -> None:
+        """Write an event from an imported-log source (HR, assets, M365, EDR)."""
+        self.lake.write(Event(event_id=f"sim-{self.seed}-{self.next_event}", **event_kwargs))  # type: ignore[arg-type]
+        self.next_event += 1
+
+    def ask(
+        self,
+        person: Person,
+        verb: Verb,
+        customer: int,
+        fields: tuple[FieldType, ...],
+        at: dt.datetime,
+        source_ip: str,
+        device: str | None,
+        interaction: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Put one request to the gateway, as the agent's desktop would."""
+        self.requests += 1
+        self.gateway.request(
+            AccessRequest(
+                staff_id=person.id,
+                verb=verb,
+                customer_id=customer,
+                fields=fields,
+                at=at,
+                source_ip=source_ip,
+                device_id=device,
+                interaction_id=interaction,
+                reason=reason,
+            )
+        )
+
+    def pick_customers(self, client: str, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Customers who call: a few call often, most rarely (a skewed draw)."""
+        order = self.customer_order[client]
+        idx = np.floor(len(order) * rng.random(n) ** 2.2).astype(np.int64)
+        return order[idx]
+
+    def uniform_customers(self, client: str, rng: np.random.Generator, n: int) -> np.ndarray:
+        first, end = self.world.customer_ranges[client]
+        return rng.integers(first, end, size=n)
+
+    def works(self, person: Person, date: dt.date) -> bool:
+        if person.left is not None and date > person.left:
+            return False
+        return date.weekday() not in person.days_off
+
+    def shift_start(self, team: Team, date: dt.date) -> dt.datetime:
+        tz = ZoneInfo(self.world.site(team.site).timezone)
+        local = dt.datetime.combine(date, dt.time(team.start_hour), tzinfo=tz)
+        return local.astimezone(dt.UTC)
+
+
+def prepare(sim: Sim) -> None:
+    """Fix each client's order of callers (who calls most) from the seed."""
+    rng = np.random.default_rng([sim.seed, 7_000_001])
+    for client in CLIENTS:
+        first, end = sim.world.customer_ranges[client.id]
+        sim.customer_order[client.id] = rng.permutation(np.arange(first, end, dtype=np.int64))
+
+
+def play_day(sim: Sim, day: Day) -> None:
+    """One day of ordinary work at every team, then the day's staff changes."""
+    for team in sim.world.teams:
+        _team_day(sim, team, day)
+    _staff_turnover(sim, day)
+
+
+def _team_day(sim: Sim, team: Team, day: Day) -> None:
+    working = [sim.world.people[a] for a in team.agents if sim.works(sim.world.people[a], day.date)]
+    if not working:
+        return
+    start = sim.shift_start(team, day.date)
+    for person in working:
+        _logon_logoff(sim, person, start, day)
+    client = sim.world.client(team.client)
+    for hour in range(SHIFT_HOURS):
+        slot = start + dt.timedelta(hours=hour)
+        expected = len(working) * CALLS_PER_AGENT_HOUR * _load(client, slot)
+        calls = int(day.rng.poisson(expected))
+        if calls:
+            _calls(sim, team, client, working, slot, calls, day)
+
+
+def _load(client: ClientSpec, slot: dt.datetime) -> float:
+    """Share of full call volume in this hour, by the customers' local clock and weekday."""
+    local = slot.astimezone(ZoneInfo(client.timezone))
+    if not client.open_hour <= local.hour < client.close_hour:
+        return 0.08
+    span = client.close_hour - client.open_hour
+    # Busiest mid-morning and early afternoon, quieter at the edges of the day.
+    shape = 0.55 + 0.45 * math.sin(math.pi * (local.hour - client.open_hour + 0.5) / span)
+    return shape * WEEKDAY_LOAD[local.weekday()]
+
+
+def _calls(
+    sim: Sim,
+    team: Team,
+    client: ClientSpec,
+    working: list[Person],
+    slot: dt.datetime,
+    n: int,
+    day: Day,
+) -> None:
+    rng = day.rng
+    agents = rng.integers(0, len(working), size=n)
+    customers = sim.pick_customers(client.id, rng, n)
+    offsets = rng.random(n) * 3600.0
+    durations = np.clip(rng.lognormal(math.log(300), 0.5, size=n), 45, 3600)
+    purposes = list(client.purposes)
+    purpose_idx = rng.integers(0, len(purposes), size=n)
+    verify_draw = rng.random(n)
+    reveal_draw = rng.random(n)
+    channel_idx = rng.integers(0, len(CHANNELS), size=n)
+    ctr = contract_id(client)
+    for i in range(n):
+        person = working[agents[i]]
+        opened = slot + dt.timedelta(seconds=float(offsets[i]))
+        purpose = purposes[purpose_idx[i]]
+        fields, revealable = client.purposes[purpose]
+        customer = int(customers[i])
+        interaction = sim.next_interaction
+        sim.next_interaction += 1
+        sim.calls += 1
+        sim.gateway.open_interaction(
+            InteractionStart(interaction, ctr, person.id, customer, purpose,
+                             CHANNELS[channel_idx[i]], opened, team.site)  # fmt: skip
+        )
+        desk = person.devices[0]
+        at = opened + dt.timedelta(seconds=8)
+        sim.ask(person, Verb.VIEW, customer, fields, at, person.desk_ip, desk, interaction)
+        if verify_draw[i] < 0.6:
+            check = (FieldType.DATE_OF_BIRTH,) if FieldType.DATE_OF_BIRTH in fields else fields[1:2]
+            sim.ask(person, Verb.VERIFY, customer, check, at + dt.timedelta(seconds=20),
+                    person.desk_ip, desk, interaction)  # fmt: skip
+        if revealable and reveal_draw[i] < 0.15:
+            field = revealable[int(reveal_draw[i] * 100) % len(revealable)]
+            sim.ask(person, Verb.REVEAL, customer, (field,), at + dt.timedelta(seconds=60),
+                    person.desk_ip, desk, interaction, reason=f"{purpose}: caller asked")  # fmt: skip
+        for hook in sim.call_hooks:
+            hook(person, customer, opened, day)
+        sim.gateway.close_interaction(interaction, opened + dt.timedelta(seconds=float(durations[i])))
+
+
+def _logon_logoff(sim: Sim, person: Person, start: dt.datetime, day: Day) -> None:
+    jitter = dt.timedelta(minutes=float(day.rng.normal(-8, 6)))
+    common = {"source": "edr", "actor": person.id, "account": person.id,
+              "src_ip": person.desk_ip, "device_id": person.devices[0], "site_id": person.site,
+              "outcome": Outcome.SUCCESS}  # fmt: skip
+    sim.emit({"time": start + jitter, "action": Action.LOGON, **common})
+    end = start + dt.timedelta(hours=SHIFT_HOURS, minutes=float(day.rng.normal(5, 8)))
+    sim.emit({"time": end, "action": Action.LOGOFF, **common})
+
+
+def _staff_turnover(sim: Sim, day: Day) -> None:
+    """Ordinary churn: some agents give notice; those whose notice ends leave, replaced."""
+    noon = dt.datetime.combine(day.date, dt.time(12), tzinfo=dt.UTC)
+    for team in sim.world.teams:
+        for agent_id in list(team.agents):
+            person = sim.world.people[agent_id]
+            if person.left is None and person.notice_given is None:
+                if day.rng.random() < NOTICE_RATE:
+                    give_notice(sim, person, day.date, day.date + dt.timedelta(NOTICE_DAYS))
+            elif person.left == day.date:
+                leave(sim, person, noon, returns_devices=True)
+                _replace(sim, team, person, day)
+
+
+def give_notice(sim: Sim, person: Person, date: dt.date, leaving: dt.date) -> None:
+    """Record that a person gave notice and when they will leave."""
+    person.notice_given = date
+    person.left = leaving
+    at = dt.datetime.combine(date, dt.time(10), tzinfo=dt.UTC)
+    sim.emit({"time": at, "source": "hr", "action": Action.HR_NOTICE, "actor": person.id,
+              "outcome": Outcome.SUCCESS, "raw": f'{{"leaving_date": "{leaving.isoformat()}"}}'})  # fmt: skip
+
+
+def leave(sim: Sim, person: Person, at: dt.datetime, returns_devices: bool) -> None:
+    """A person leaves; their devices come back unless returns_devices is False."""
+    sim.emit({"time": at, "source": "hr", "action": Action.HR_LEAVE, "actor": person.id,
+              "outcome": Outcome.SUCCESS})  # fmt: skip
+    sim.hr_changes.append(("left", person.id, at.date()))
+    if not returns_devices:
+        return
+    for device in person.devices:
+        sim.world.devices[device].holder = ""
+        sim.emit({"time": at + dt.timedelta(hours=1), "source": "assets",
+                  "action": Action.ASSET_RETURN, "actor": person.id, "device_id": device,
+                  "outcome": Outcome.SUCCESS})  # fmt: skip
+
+
+def _replace(sim: Sim, team: Team, leaver: Person, day: Day) -> None:
+    newcomer = hire_replacement(sim.world, leaver, day.date, day.rng)
+    team.agents.append(newcomer.id)
+    at = dt.datetime.combine(day.date, dt.time(9), tzinfo=dt.UTC)
+    sim.emit({"time": at, "source": "hr", "action": Action.HR_JOIN, "actor": newcomer.id,
+              "site_id": newcomer.site, "outcome": Outcome.SUCCESS})  # fmt: skip
+    sim.hr_changes.append(("joined", newcomer.id, day.date))
+    for device in newcomer.devices:
+        record: DeviceRecord = sim.world.devices[device]
+        sim.emit({"time": at + dt.timedelta(hours=1), "source": "assets",
+                  "action": Action.ASSET_ISSUE, "actor": newcomer.id, "device_id": record.id,
+                  "outcome": Outcome.SUCCESS})  # fmt: skip
+
+
+def is_agent(person: Person) -> bool:
+    return person.role is StaffRole.AGENT
