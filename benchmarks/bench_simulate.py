@@ -31,10 +31,25 @@ def one_run(agents: int, customers: int, days: int, seed: int) -> dict[str, floa
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         start = time.perf_counter()
         done = subprocess.run(
-            [BIN, "simulate", "--home", home, "--agents", str(agents), "--customers",
-             str(customers), "--days", str(days), "--seed", str(seed), "--json"],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                BIN,
+                "simulate",
+                "--home",
+                home,
+                "--agents",
+                str(agents),
+                "--customers",
+                str(customers),
+                "--days",
+                str(days),
+                "--seed",
+                str(seed),
+                "--json",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - start
         peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         summary = json.loads(done.stdout)
@@ -63,9 +78,14 @@ def main() -> None:
     for days in sorted(args.days):
         runs = [one_run(args.agents, args.customers, days, seed=1) for _ in range(args.repeat)]
         row = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-        row.update(days=days, agents=args.agents, customers=args.customers, runs=len(runs),
-                   seconds_min=min(r["seconds"] for r in runs),
-                   seconds_max=max(r["seconds"] for r in runs))  # fmt: skip
+        row.update(
+            days=days,
+            agents=args.agents,
+            customers=args.customers,
+            runs=len(runs),
+            seconds_min=min(r["seconds"] for r in runs),
+            seconds_max=max(r["seconds"] for r in runs),
+        )
         results.append(row)
         if not args.json:
             print(

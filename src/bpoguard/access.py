@@ -120,11 +120,21 @@ class UnguardedGateway:
             "opened_at": start.at,
             "closed_at": None,
         }
-        self._write(Event(event_id="", time=start.at, source="crm",
-                          action=Action.INTERACTION_OPEN, outcome=Outcome.SUCCESS,
-                          actor=start.staff_id, target=f"interaction:{start.id}",
-                          customer_id=start.customer_id, site_id=start.site_id,
-                          interaction_id=start.id, purpose=start.purpose))  # fmt: skip
+        self._write(
+            Event(
+                event_id="",
+                time=start.at,
+                source="crm",
+                action=Action.INTERACTION_OPEN,
+                outcome=Outcome.SUCCESS,
+                actor=start.staff_id,
+                target=f"interaction:{start.id}",
+                customer_id=start.customer_id,
+                site_id=start.site_id,
+                interaction_id=start.id,
+                purpose=start.purpose,
+            )
+        )
         if len(self._pending) >= self._batch:
             self.flush()
 
@@ -136,18 +146,36 @@ class UnguardedGateway:
             self._conn.execute(
                 update(Interaction).where(Interaction.id == interaction_id).values(closed_at=at)
             )
-        self._write(Event(event_id="", time=at, source="crm", action=Action.INTERACTION_CLOSE,
-                          outcome=Outcome.SUCCESS, target=f"interaction:{interaction_id}",
-                          interaction_id=interaction_id))  # fmt: skip
+        self._write(
+            Event(
+                event_id="",
+                time=at,
+                source="crm",
+                action=Action.INTERACTION_CLOSE,
+                outcome=Outcome.SUCCESS,
+                target=f"interaction:{interaction_id}",
+                interaction_id=interaction_id,
+            )
+        )
 
     def request(self, request: AccessRequest) -> Decision:
-        self._write(Event(event_id="", time=request.at, source="gateway",
-                          action=VERB_ACTIONS[request.verb], outcome=Outcome.ALLOWED,
-                          actor=request.staff_id, target=f"customer:{request.customer_id}",
-                          customer_id=request.customer_id, src_ip=request.source_ip,
-                          device_id=request.device_id, reasons=list(UNGUARDED),
-                          interaction_id=request.interaction_id,
-                          fields=[f.value for f in request.fields]))  # fmt: skip
+        self._write(
+            Event(
+                event_id="",
+                time=request.at,
+                source="gateway",
+                action=VERB_ACTIONS[request.verb],
+                outcome=Outcome.ALLOWED,
+                actor=request.staff_id,
+                target=f"customer:{request.customer_id}",
+                customer_id=request.customer_id,
+                src_ip=request.source_ip,
+                device_id=request.device_id,
+                reasons=list(UNGUARDED),
+                interaction_id=request.interaction_id,
+                fields=[f.value for f in request.fields],
+            )
+        )
         return Decision(allowed=True, reasons=UNGUARDED)
 
     def flush(self) -> None:

@@ -76,7 +76,9 @@ def load(home: Path, db_override: str | None = None) -> Settings:
         raise ConfigError(f"{path}: malformed TOML: {exc}") from None
     workspace = _table(doc, "workspace", path)
     if workspace.get("format") != FORMAT:
-        raise ConfigError(f"{path}: workspace format {workspace.get('format')!r}, expected {FORMAT}")
+        raise ConfigError(
+            f"{path}: workspace format {workspace.get('format')!r}, expected {FORMAT}"
+        )
     store = _table(doc, "store", path, required=False)
     url = store.get("url")
     if url is not None and (not isinstance(url, str) or not url):

@@ -7,11 +7,8 @@ capability adds its step here.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pyarrow.compute as pc
 
 from bpoguard import workspace
 from bpoguard.errors import WorkspaceError
@@ -30,23 +27,23 @@ class DemoResult:
     home: Path
     simulated: SimSummary
     events_by_source: dict[str, int]
-    scenario_evidence: list[dict[str, Any]] = field(default_factory=list)
 
 
-def run(home: Path, config: SimConfig = DEMO_CONFIG, progress: Progress | None = None) -> DemoResult:
+def run(
+    home: Path, config: SimConfig = DEMO_CONFIG, progress: Progress | None = None
+) -> DemoResult:
     """Build a fresh demo workspace at HOME and simulate the seed stories into it."""
     _clear_previous(home)
     workspace.init(home)
     (home / MARKER).write_text("made by bpoguard demo; replaced by the next demo run\n")
     with Workspace.open(home) as ws:
         summary = simulate(ws, config, progress)
-        table = lake.dataset(ws.settings.lake_dir).to_table(columns=["source", "actor", "action"])
+        table = lake.dataset(ws.settings.lake_dir).to_table(columns=["source"])
     counts = table.group_by("source").aggregate([("source", "count")])
     by_source = dict(
         zip(counts["source"].to_pylist(), counts["source_count"].to_pylist(), strict=True)
     )
-    evidence = [_evidence(table, s) for s in summary.scenarios]
-    return DemoResult(home.absolute(), summary, by_source, evidence)
+    return DemoResult(home.absolute(), summary, by_source)
 
 
 def _clear_previous(home: Path) -> None:
@@ -57,12 +54,3 @@ def _clear_previous(home: Path) -> None:
             f"{home} exists and was not made by the demo; give another --home for the demo"
         )
     shutil.rmtree(home)
-
-
-def _evidence(table: Any, truth: dict[str, Any]) -> dict[str, Any]:
-    """How many lake events each scenario's culprits left behind (from the records alone)."""
-    persons = truth["persons"]
-    accounts = truth.get("accounts", [])
-    mask = pc.is_in(table["actor"], value_set=pc.cast(persons + accounts, table["actor"].type))
-    return {"scenario": truth["scenario"], "persons": persons,
-            "events": int(pc.sum(mask).as_py() or 0)}  # fmt: skip

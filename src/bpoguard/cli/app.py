@@ -95,7 +95,7 @@ def info(home: Home = DEFAULT_HOME, db: Db = None, json_out: Json = False) -> No
 
 
 def _counts(ws: workspace.Workspace) -> dict[str, int]:
-    from bpoguard.store import inventory  # noqa: PLC0415
+    from bpoguard.store import inventory
 
     with ws.store.session() as session:
         return inventory.counts(session)

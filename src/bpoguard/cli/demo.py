@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,10 +15,10 @@ from bpoguard.cli._progress import stages
 from bpoguard.cli.simulate import summary_table
 
 DESCRIPTIONS = {
-    "harvester": "agent reads bank, card and passport fields of customers no call asked for, at night",
-    "mailbox": "client's shared mailboxes signed into from outside and from a rival; passwords changed",
-    "leaver": "agent exports the client list, leaves, keeps the laptop and goes on reading records",
-    "ring": "agents' customers later report scam calls",
+    "harvester": "reads bank, card and passport fields at night, without calls",
+    "mailbox": "client mailboxes used from outside and a rival; passwords changed",
+    "leaver": "exports the client list, leaves, keeps the laptop, reads on",
+    "ring": "agents whose customers later report scam calls",
 }
 
 
@@ -49,13 +49,23 @@ def demo_command(
     )
 
 
-def _crimes(result: demo.DemoResult) -> Table:
-    table = Table(title="Crimes injected (ground truth)")
-    for column in ("scenario", "what happened", "who", "first act (UTC)", "events by them"):
-        table.add_column(column)
-    evidence = {e["scenario"]: e["events"] for e in result.scenario_evidence}
+def _crimes(result: demo.DemoResult) -> str:
+    lines = ["Crimes injected (from the ground truth, sim/truth.json):"]
     for truth in result.simulated.scenarios:
-        table.add_row(truth["scenario"], DESCRIPTIONS[truth["scenario"]],
-                      ", ".join(truth["persons"]), truth["first_act"] or "-",
-                      f"{evidence.get(truth['scenario'], 0):,}")  # fmt: skip
-    return table
+        name = truth["scenario"]
+        first = (truth["first_act"] or "-")[:16].replace("T", " ")
+        lines.append(f"  {name:<10} {', '.join(truth['persons'])}, from {first} UTC")
+        lines.append(f"  {'':<10} {DESCRIPTIONS[name]}")
+        lines.append(f"  {'':<10} {_scale(truth)}")
+    return "\n".join(lines) + "\n"
+
+
+def _scale(truth: dict[str, Any]) -> str:
+    name = truth["scenario"]
+    if name == "harvester":
+        return f"{len(truth['customers']):,} customers harvested"
+    if name == "mailbox":
+        return f"{len(truth['accounts'])} mailboxes taken over"
+    if name == "leaver":
+        return f"left {truth['left']}; {len(truth['customers']):,} customers taken or read"
+    return f"{len(truth['victims']):,} of their customers report scam calls"

@@ -18,7 +18,9 @@ from bpoguard.simulate.run import SimConfig, SimSummary, simulate
 def simulate_command(
     home: Home = DEFAULT_HOME,
     db: Db = None,
-    agents: Annotated[int, typer.Option(help="Agents (supervisors come on top, one per 12).")] = 200,
+    agents: Annotated[
+        int, typer.Option(help="Agents (supervisors come on top, one per 12).")
+    ] = 200,
     customers: Annotated[int, typer.Option(help="Customers, split across the clients.")] = 20_000,
     days: Annotated[int, typer.Option(help="Days to play out.")] = 7,
     seed: Annotated[int, typer.Option(help="Same seed, same world.")] = 1,
@@ -37,8 +39,15 @@ def simulate_command(
         first = dt.date.fromisoformat(start)
     except ValueError:
         raise InputError(f"--start {start!r} is not a date (YYYY-MM-DD)") from None
-    config = SimConfig(agents=agents, customers=customers, days=days, seed=seed, start=first,
-                       scenarios=scenarios, settings=tuple(settings or ()))  # fmt: skip
+    config = SimConfig(
+        agents=agents,
+        customers=customers,
+        days=days,
+        seed=seed,
+        start=first,
+        scenarios=scenarios,
+        settings=tuple(settings or ()),
+    )
     config.check()
     with open_workspace(home, db) as ws, stages() as progress:
         summary = simulate(ws, config, progress)

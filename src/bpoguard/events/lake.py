@@ -112,4 +112,4 @@ def count(lake_dir: Path) -> int:
     """Rows in the lake (0 for an empty lake)."""
     if not any(lake_dir.glob("day=*/*.parquet")):
         return 0
-    return dataset(lake_dir).count_rows()
+    return int(dataset(lake_dir).count_rows())

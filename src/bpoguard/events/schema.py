@@ -25,7 +25,7 @@ class Action(enum.StrEnum):
     LOGON = "auth.logon"
     LOGOFF = "auth.logoff"
     MAILBOX_SIGNIN = "mailbox.signin"
-    PASSWORD_CHANGE = "account.password_change"
+    PASSWORD_CHANGE = "account.password_change"  # noqa: S105 - an action name
     DEVICE_CONNECT = "device.connect"
     HR_JOIN = "hr.join"
     HR_NOTICE = "hr.notice"

@@ -195,30 +195,63 @@ def _calls(
         sim.next_interaction += 1
         sim.calls += 1
         sim.gateway.open_interaction(
-            InteractionStart(interaction, ctr, person.id, customer, purpose,
-                             CHANNELS[channel_idx[i]], opened, team.site)  # fmt: skip
+            InteractionStart(
+                interaction,
+                ctr,
+                person.id,
+                customer,
+                purpose,
+                CHANNELS[channel_idx[i]],
+                opened,
+                team.site,
+            )
         )
         desk = person.devices[0]
         at = opened + dt.timedelta(seconds=8)
         sim.ask(person, Verb.VIEW, customer, fields, at, person.desk_ip, desk, interaction)
         if verify_draw[i] < 0.6:
             check = (FieldType.DATE_OF_BIRTH,) if FieldType.DATE_OF_BIRTH in fields else fields[1:2]
-            sim.ask(person, Verb.VERIFY, customer, check, at + dt.timedelta(seconds=20),
-                    person.desk_ip, desk, interaction)  # fmt: skip
+            sim.ask(
+                person,
+                Verb.VERIFY,
+                customer,
+                check,
+                at + dt.timedelta(seconds=20),
+                person.desk_ip,
+                desk,
+                interaction,
+            )
         if revealable and reveal_draw[i] < 0.15:
             field = revealable[int(reveal_draw[i] * 100) % len(revealable)]
-            sim.ask(person, Verb.REVEAL, customer, (field,), at + dt.timedelta(seconds=60),
-                    person.desk_ip, desk, interaction, reason=f"{purpose}: caller asked")  # fmt: skip
+            sim.ask(
+                person,
+                Verb.REVEAL,
+                customer,
+                (field,),
+                at + dt.timedelta(seconds=60),
+                person.desk_ip,
+                desk,
+                interaction,
+                reason=f"{purpose}: caller asked",
+            )
         for hook in sim.call_hooks:
             hook(person, customer, opened, day)
-        sim.gateway.close_interaction(interaction, opened + dt.timedelta(seconds=float(durations[i])))
+        sim.gateway.close_interaction(
+            interaction, opened + dt.timedelta(seconds=float(durations[i]))
+        )
 
 
 def _logon_logoff(sim: Sim, person: Person, start: dt.datetime, day: Day) -> None:
     jitter = dt.timedelta(minutes=float(day.rng.normal(-8, 6)))
-    common = {"source": "edr", "actor": person.id, "account": person.id,
-              "src_ip": person.desk_ip, "device_id": person.devices[0], "site_id": person.site,
-              "outcome": Outcome.SUCCESS}  # fmt: skip
+    common = {
+        "source": "edr",
+        "actor": person.id,
+        "account": person.id,
+        "src_ip": person.desk_ip,
+        "device_id": person.devices[0],
+        "site_id": person.site,
+        "outcome": Outcome.SUCCESS,
+    }
     sim.emit({"time": start + jitter, "action": Action.LOGON, **common})
     end = start + dt.timedelta(hours=SHIFT_HOURS, minutes=float(day.rng.normal(5, 8)))
     sim.emit({"time": end, "action": Action.LOGOFF, **common})
@@ -230,6 +263,8 @@ def _staff_turnover(sim: Sim, day: Day) -> None:
     for team in sim.world.teams:
         for agent_id in list(team.agents):
             person = sim.world.people[agent_id]
+            if person.id in sim.cast:
+                continue  # a scenario decides what happens to its cast
             if person.left is None and person.notice_given is None:
                 if day.rng.random() < NOTICE_RATE:
                     give_notice(sim, person, day.date, day.date + dt.timedelta(NOTICE_DAYS))
@@ -243,36 +278,73 @@ def give_notice(sim: Sim, person: Person, date: dt.date, leaving: dt.date) -> No
     person.notice_given = date
     person.left = leaving
     at = dt.datetime.combine(date, dt.time(10), tzinfo=dt.UTC)
-    sim.emit({"time": at, "source": "hr", "action": Action.HR_NOTICE, "actor": person.id,
-              "outcome": Outcome.SUCCESS, "raw": f'{{"leaving_date": "{leaving.isoformat()}"}}'})  # fmt: skip
+    sim.emit(
+        {
+            "time": at,
+            "source": "hr",
+            "action": Action.HR_NOTICE,
+            "actor": person.id,
+            "outcome": Outcome.SUCCESS,
+            "raw": f'{{"leaving_date": "{leaving.isoformat()}"}}',
+        }
+    )
 
 
 def leave(sim: Sim, person: Person, at: dt.datetime, returns_devices: bool) -> None:
     """A person leaves; their devices come back unless returns_devices is False."""
-    sim.emit({"time": at, "source": "hr", "action": Action.HR_LEAVE, "actor": person.id,
-              "outcome": Outcome.SUCCESS})  # fmt: skip
+    sim.emit(
+        {
+            "time": at,
+            "source": "hr",
+            "action": Action.HR_LEAVE,
+            "actor": person.id,
+            "outcome": Outcome.SUCCESS,
+        }
+    )
     sim.hr_changes.append(("left", person.id, at.date()))
     if not returns_devices:
         return
     for device in person.devices:
         sim.world.devices[device].holder = ""
-        sim.emit({"time": at + dt.timedelta(hours=1), "source": "assets",
-                  "action": Action.ASSET_RETURN, "actor": person.id, "device_id": device,
-                  "outcome": Outcome.SUCCESS})  # fmt: skip
+        sim.emit(
+            {
+                "time": at + dt.timedelta(hours=1),
+                "source": "assets",
+                "action": Action.ASSET_RETURN,
+                "actor": person.id,
+                "device_id": device,
+                "outcome": Outcome.SUCCESS,
+            }
+        )
 
 
 def _replace(sim: Sim, team: Team, leaver: Person, day: Day) -> None:
     newcomer = hire_replacement(sim.world, leaver, day.date, day.rng)
     team.agents.append(newcomer.id)
     at = dt.datetime.combine(day.date, dt.time(9), tzinfo=dt.UTC)
-    sim.emit({"time": at, "source": "hr", "action": Action.HR_JOIN, "actor": newcomer.id,
-              "site_id": newcomer.site, "outcome": Outcome.SUCCESS})  # fmt: skip
+    sim.emit(
+        {
+            "time": at,
+            "source": "hr",
+            "action": Action.HR_JOIN,
+            "actor": newcomer.id,
+            "site_id": newcomer.site,
+            "outcome": Outcome.SUCCESS,
+        }
+    )
     sim.hr_changes.append(("joined", newcomer.id, day.date))
     for device in newcomer.devices:
         record: DeviceRecord = sim.world.devices[device]
-        sim.emit({"time": at + dt.timedelta(hours=1), "source": "assets",
-                  "action": Action.ASSET_ISSUE, "actor": newcomer.id, "device_id": record.id,
-                  "outcome": Outcome.SUCCESS})  # fmt: skip
+        sim.emit(
+            {
+                "time": at + dt.timedelta(hours=1),
+                "source": "assets",
+                "action": Action.ASSET_ISSUE,
+                "actor": newcomer.id,
+                "device_id": record.id,
+                "outcome": Outcome.SUCCESS,
+            }
+        )
 
 
 def is_agent(person: Person) -> bool:

@@ -97,12 +97,12 @@ def simulate(ws: Workspace, config: SimConfig, progress: Progress | None = None)
     lake = LakeWriter(ws.settings.lake_dir, source="sim")
     with _staged_files(ws.settings.sim_dir) as staged, store.engine.begin() as conn:
         try:
-            _persist_world(conn, cast)
-            _persist_customers(conn, cast, config.seed, staged, report)
             sim = Sim(world=cast, gateway=UnguardedGateway(conn, lake), lake=lake, seed=config.seed)
             engine.prepare(sim)
             for i, scenario in enumerate(chosen):
                 scenario.cast(sim, config.days, np.random.default_rng([config.seed, 2, i]))
+            _persist_world(conn, cast)
+            _persist_customers(conn, cast, config.seed, staged, report)
             _play(sim, conn, config, chosen, report)
             _finish_staff(conn, cast)
             truth = _truth(config, chosen)
@@ -125,9 +125,11 @@ def simulate(ws: Workspace, config: SimConfig, progress: Progress | None = None)
         joiners=sum(1 for kind, _, _ in sim.hr_changes if kind == "joined"),
         leavers=sum(1 for kind, _, _ in sim.hr_changes if kind == "left"),
         scenarios=truth["scenarios"],
-        files={"truth": str(ws.settings.sim_dir / TRUTH_NAME),
-               "complaints": str(ws.settings.sim_dir / COMPLAINTS_NAME),
-               "customers": str(ws.settings.sim_dir)},  # fmt: skip
+        files={
+            "truth": str(ws.settings.sim_dir / TRUTH_NAME),
+            "complaints": str(ws.settings.sim_dir / COMPLAINTS_NAME),
+            "customers": str(ws.settings.sim_dir),
+        },
     )
 
 
@@ -140,8 +142,11 @@ def _play(
 ) -> None:
     known = set(sim.world.people)
     for index in range(config.days):
-        day = Day(index, config.start + dt.timedelta(days=index),
-                  np.random.default_rng([config.seed, 100, index]))  # fmt: skip
+        day = Day(
+            index,
+            config.start + dt.timedelta(days=index),
+            np.random.default_rng([config.seed, 100, index]),
+        )
         for scenario in chosen:
             scenario.play(sim, day)
         engine.play_day(sim, day)
@@ -169,36 +174,109 @@ def _staged_files(sim_dir: Path) -> Iterator[Callable[[str], Path]]:
 
 
 def _persist_world(conn: Connection, cast: world.World) -> None:
-    conn.execute(insert(m.Organisation), [
-        {"id": world.PROVIDER_ID, "name": "Meridian Contact Services", "kind": m.OrgKind.PROVIDER,
-         "country": "IN", "networks": [s.network for s in world.SITES]},
-        {"id": world.RIVAL_ID, "name": "Vantage BPO Solutions", "kind": m.OrgKind.EXTERNAL,
-         "country": "IN", "networks": [world.RIVAL_NETWORK]},
-        *({"id": c.id, "name": c.name, "kind": m.OrgKind.CLIENT, "country": c.country,
-           "networks": []} for c in world.CLIENTS),
-    ])  # fmt: skip
-    conn.execute(insert(m.Site), [
-        {"id": s.id, "provider_id": world.PROVIDER_ID, "name": s.name, "city": s.city,
-         "country": s.country, "timezone": s.timezone, "premises_networks": [s.network]}
-        for s in world.SITES
-    ])  # fmt: skip
+    conn.execute(
+        insert(m.Organisation),
+        [
+            {
+                "id": world.PROVIDER_ID,
+                "name": "Meridian Contact Services",
+                "kind": m.OrgKind.PROVIDER,
+                "country": "IN",
+                "networks": [s.network for s in world.SITES],
+            },
+            {
+                "id": world.RIVAL_ID,
+                "name": "Vantage BPO Solutions",
+                "kind": m.OrgKind.EXTERNAL,
+                "country": "IN",
+                "networks": [world.RIVAL_NETWORK],
+            },
+            *(
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "kind": m.OrgKind.CLIENT,
+                    "country": c.country,
+                    "networks": [],
+                }
+                for c in world.CLIENTS
+            ),
+        ],
+    )
+    conn.execute(
+        insert(m.Site),
+        [
+            {
+                "id": s.id,
+                "provider_id": world.PROVIDER_ID,
+                "name": s.name,
+                "city": s.city,
+                "country": s.country,
+                "timezone": s.timezone,
+                "premises_networks": [s.network],
+            }
+            for s in world.SITES
+        ],
+    )
     shifts = {(t.site, t.start_hour) for t in cast.teams}
-    conn.execute(insert(m.Shift), [
-        {"site_id": site, "name": _shift_name(hour), "start": f"{hour:02d}:00",
-         "end": f"{(hour + engine.SHIFT_HOURS) % 24:02d}:00"} for site, hour in sorted(shifts)
-    ])  # fmt: skip
+    conn.execute(
+        insert(m.Shift),
+        [
+            {
+                "site_id": site,
+                "name": _shift_name(hour),
+                "start": f"{hour:02d}:00",
+                "end": f"{(hour + engine.SHIFT_HOURS) % 24:02d}:00",
+            }
+            for site, hour in sorted(shifts)
+        ],
+    )
     for client in world.CLIENTS:
-        conn.execute(insert(m.Contract).values(
-            id=engine.contract_id(client), client_id=client.id, provider_id=world.PROVIDER_ID,
-            allowed_sites=list(client.sites), records_per_shift=80, records_per_hour=25,
-            reveals_per_shift=20, off_premises_ban=True, retention_days=365,
-            starts=cast.start - dt.timedelta(days=400), ends=None))  # fmt: skip
-        conn.execute(insert(m.Purpose), [
-            {"contract_id": engine.contract_id(client), "name": name,
-             "fields": [f.value for f in needed], "revealable": [f.value for f in revealable]}
-            for name, (needed, revealable) in client.purposes.items()
-        ])  # fmt: skip
+        conn.execute(
+            insert(m.Contract).values(
+                id=engine.contract_id(client),
+                client_id=client.id,
+                provider_id=world.PROVIDER_ID,
+                allowed_sites=list(client.sites),
+                records_per_shift=80,
+                records_per_hour=25,
+                reveals_per_shift=20,
+                off_premises_ban=True,
+                retention_days=365,
+                starts=cast.start - dt.timedelta(days=400),
+                ends=None,
+            )
+        )
+        conn.execute(
+            insert(m.Purpose),
+            [
+                {
+                    "contract_id": engine.contract_id(client),
+                    "name": name,
+                    "fields": [f.value for f in needed],
+                    "revealable": [f.value for f in revealable],
+                }
+                for name, (needed, revealable) in client.purposes.items()
+            ],
+        )
     _insert_staff(conn, cast, list(cast.people.values()))
+    if cast.mailboxes:
+        conn.execute(
+            insert(m.SharedAccount),
+            [
+                {
+                    "id": box,
+                    "client_id": _mailbox_client(cast, holders),
+                    "kind": "mailbox",
+                    "holders": holders,
+                }
+                for box, holders in cast.mailboxes.items()
+            ],
+        )
+
+
+def _mailbox_client(cast: world.World, holders: list[str]) -> str:
+    return cast.people[holders[0]].client
 
 
 def _shift_name(hour: int) -> str:
@@ -211,18 +289,41 @@ def _insert_staff(conn: Connection, cast: world.World, people: list[world.Person
     # Supervisors first: agents refer to them.
     ordered = sorted(people, key=lambda p: p.role is not m.StaffRole.SUPERVISOR)
     starts = {t.id: t.start_hour for t in cast.teams}
-    conn.execute(insert(m.Staff), [
-        {"id": p.id, "name": p.name, "email": f"{p.id.lower()}@meridian.example",
-         "organisation_id": world.PROVIDER_ID, "site_id": p.site, "role": p.role, "team": p.team,
-         "supervisor_id": p.supervisor, "shift": _shift_name(starts[p.team]), "joined": p.joined,
-         "notice_given": None, "left": None} for p in ordered
-    ])  # fmt: skip
-    conn.execute(insert(m.Device), [
-        {"id": d, "kind": cast.devices[d].kind, "site_id": cast.devices[d].site,
-         "holder_id": p.id, "status": m.DeviceStatus.ISSUED,
-         "issued_at": dt.datetime.combine(cast.devices[d].issued, dt.time(9), tzinfo=dt.UTC)}
-        for p in ordered for d in p.devices
-    ])  # fmt: skip
+    conn.execute(
+        insert(m.Staff),
+        [
+            {
+                "id": p.id,
+                "name": p.name,
+                "email": f"{p.id.lower()}@meridian.example",
+                "organisation_id": world.PROVIDER_ID,
+                "site_id": p.site,
+                "role": p.role,
+                "team": p.team,
+                "supervisor_id": p.supervisor,
+                "shift": _shift_name(starts[p.team]),
+                "joined": p.joined,
+                "notice_given": None,
+                "left": None,
+            }
+            for p in ordered
+        ],
+    )
+    conn.execute(
+        insert(m.Device),
+        [
+            {
+                "id": d,
+                "kind": cast.devices[d].kind,
+                "site_id": cast.devices[d].site,
+                "holder_id": p.id,
+                "status": m.DeviceStatus.ISSUED,
+                "issued_at": dt.datetime.combine(cast.devices[d].issued, dt.time(9), tzinfo=dt.UTC),
+            }
+            for p in ordered
+            for d in p.devices
+        ],
+    )
 
 
 def _persist_customers(
@@ -244,19 +345,32 @@ def _persist_customers(
             for chunk in range(first, end, CUSTOMER_CHUNK):
                 ids = range(chunk, min(chunk + CUSTOMER_CHUNK, end))
                 people = factory.batch(client.country, len(ids))
-                conn.execute(insert(m.Customer), [
-                    {"id": i, "client_id": client.id, "ref": f"{prefix}-{i:08d}",
-                     "country": client.country, "is_canary": False} for i in ids
-                ])  # fmt: skip
+                conn.execute(
+                    insert(m.Customer),
+                    [
+                        {
+                            "id": i,
+                            "client_id": client.id,
+                            "ref": f"{prefix}-{i:08d}",
+                            "country": client.country,
+                            "is_canary": False,
+                        }
+                        for i in ids
+                    ],
+                )
                 _write_customers(writer, ids, prefix, client.country, columns, people)
                 done += len(ids)
                 report("customers", done, total)
 
 
 def _write_customers(
-    writer: Any, ids: range, prefix: str, country: str, columns: list[str],
+    writer: Any,
+    ids: range,
+    prefix: str,
+    country: str,
+    columns: list[str],
     people: list[dict[str, str]],
-) -> None:  # fmt: skip
+) -> None:
     writer.writerows(
         [i, f"{prefix}-{i:08d}", country, *(person[c] for c in columns)]
         for i, person in zip(ids, people, strict=True)
@@ -267,12 +381,18 @@ def _finish_staff(conn: Connection, cast: world.World) -> None:
     """Write what the run changed about people and devices: notice, leaving, returns."""
     for person in cast.people.values():
         if person.notice_given or person.left:
-            conn.execute(update(m.Staff).where(m.Staff.id == person.id).values(
-                notice_given=person.notice_given, left=person.left))  # fmt: skip
+            conn.execute(
+                update(m.Staff)
+                .where(m.Staff.id == person.id)
+                .values(notice_given=person.notice_given, left=person.left)
+            )
     for device in cast.devices.values():
         if device.holder == "":
-            conn.execute(update(m.Device).where(m.Device.id == device.id).values(
-                status=m.DeviceStatus.RETURNED, holder_id=None))  # fmt: skip
+            conn.execute(
+                update(m.Device)
+                .where(m.Device.id == device.id)
+                .values(status=m.DeviceStatus.RETURNED, holder_id=None)
+            )
 
 
 def _truth(config: SimConfig, chosen: list[scenarios.Scenario]) -> dict[str, Any]:
@@ -304,5 +424,12 @@ def _complaints_csv(handle: TextIO, rings: list[scenarios.Ring], cast: world.Wor
     for ring in rings:
         name = cast.client(ring.client).name
         for customer, reported, _ in ring.complaints():
-            writer.writerow([customer, ring.client, reported, "scam_call",
-                             f"caller claimed to be from {name} and asked for card details"])  # fmt: skip
+            writer.writerow(
+                [
+                    customer,
+                    ring.client,
+                    reported,
+                    "scam_call",
+                    f"caller claimed to be from {name} and asked for card details",
+                ]
+            )

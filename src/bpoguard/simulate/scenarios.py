@@ -46,12 +46,15 @@ def _at(date: dt.date, hour: float, tz_offset_hours: float = 0.0) -> dt.datetime
     return base + dt.timedelta(hours=hour - tz_offset_hours)
 
 
-def _agents_of(sim: Sim, client: str, site: str | None = None) -> list[Person]:
-    """Agents of a client's teams not yet cast in another scenario (a site's, if it has any)."""
-    pool = [p for p in sim.world.people.values()
-            if is_agent(p) and p.client == client and p.left is None and p.id not in sim.cast]
+def _agents_of(sim: Sim, client: str, site: str | None = None, need: int = 1) -> list[Person]:
+    """Agents of a client's teams not yet cast elsewhere; a site's, if it has `need` of them."""
+    pool = [
+        p
+        for p in sim.world.people.values()
+        if is_agent(p) and p.client == client and p.left is None and p.id not in sim.cast
+    ]
     at_site = [p for p in pool if p.site == site]
-    return at_site or pool  # fmt: skip
+    return at_site if len(at_site) >= need else pool
 
 
 @dataclass
@@ -67,8 +70,13 @@ class Harvester:
     first_act: str = ""
     customers: list[int] = field(default_factory=list)
 
-    FIELDS: ClassVar = (F.SORT_CODE, F.ACCOUNT_NUMBER, F.CARD_NUMBER, F.PASSPORT_NUMBER,
-                        F.DRIVING_LICENCE)  # fmt: skip
+    FIELDS: ClassVar = (
+        F.SORT_CODE,
+        F.ACCOUNT_NUMBER,
+        F.CARD_NUMBER,
+        F.PASSPORT_NUMBER,
+        F.DRIVING_LICENCE,
+    )
 
     def cast(self, sim: Sim, days: int, rng: np.random.Generator) -> None:
         pool = _agents_of(sim, self.client, self.site)
@@ -91,14 +99,27 @@ class Harvester:
                 self.first_act = at.isoformat()
             desk = person.devices[0]
             sim.ask(person, Verb.VIEW, int(customer), (F.NAME, F.ADDRESS), at, person.desk_ip, desk)
-            sim.ask(person, Verb.REVEAL, int(customer), self.FIELDS, at + dt.timedelta(seconds=5),
-                    person.desk_ip, desk, reason="customer called back")  # fmt: skip
+            sim.ask(
+                person,
+                Verb.REVEAL,
+                int(customer),
+                self.FIELDS,
+                at + dt.timedelta(seconds=5),
+                person.desk_ip,
+                desk,
+                reason="customer called back",
+            )
             self.customers.append(int(customer))
 
     def truth(self) -> dict[str, Any]:
-        return {"scenario": self.name, "persons": [self.person], "first_act": self.first_act,
-                "client": self.client, "fields": [f.value for f in self.FIELDS],
-                "customers": sorted(set(self.customers))}  # fmt: skip
+        return {
+            "scenario": self.name,
+            "persons": [self.person],
+            "first_act": self.first_act,
+            "client": self.client,
+            "fields": [f.value for f in self.FIELDS],
+            "customers": sorted(set(self.customers)),
+        }
 
 
 @dataclass
@@ -121,8 +142,9 @@ class Mailbox:
         self.holders = [pool[int(i)].id for i in chosen]
         self.insider = self.holders[0]
         sim.cast.add(self.insider)
-        self.mailboxes = [f"{box}@{self.domain}" for box in
-                          ("collections", "disputes", "payments", "accounts")]  # fmt: skip
+        self.mailboxes = [
+            f"{box}@{self.domain}" for box in ("collections", "disputes", "payments", "accounts")
+        ]
         for box in self.mailboxes:
             sim.world.mailboxes[box] = list(self.holders)
         if self.start_day < 0:
@@ -148,33 +170,71 @@ class Mailbox:
         night = _at(day.date, 23.0, tz_offset_hours=5.5)
         self.first_act = night.isoformat()
         for i, box in enumerate(self.mailboxes):
-            self._signin(sim, box, night + dt.timedelta(minutes=3 * i), insider.home_ip,
-                         Outcome.SUCCESS, None)  # fmt: skip
+            self._signin(
+                sim,
+                box,
+                night + dt.timedelta(minutes=3 * i),
+                insider.home_ip,
+                Outcome.SUCCESS,
+                None,
+            )
         rival_ip = address_in(RIVAL_NETWORK, int(day.rng.integers(10, 200)))
         next_day = night + dt.timedelta(hours=14)
         for i, box in enumerate(self.mailboxes):
             at = next_day + dt.timedelta(minutes=7 * i)
             self._signin(sim, box, at, rival_ip, Outcome.SUCCESS, None)
-            sim.emit({"time": at + dt.timedelta(minutes=2), "source": "m365",
-                      "action": Action.PASSWORD_CHANGE, "actor": box, "account": box,
-                      "target": box, "src_ip": rival_ip, "outcome": Outcome.SUCCESS})  # fmt: skip
+            sim.emit(
+                {
+                    "time": at + dt.timedelta(minutes=2),
+                    "source": "m365",
+                    "action": Action.PASSWORD_CHANGE,
+                    "actor": box,
+                    "account": box,
+                    "target": box,
+                    "src_ip": rival_ip,
+                    "outcome": Outcome.SUCCESS,
+                }
+            )
         # The staff's own sign-ins now fail: the password is no longer theirs.
         for i, holder in enumerate(self.holders):
             person = sim.world.people[holder]
             at = next_day + dt.timedelta(hours=2, minutes=5 * i)
-            self._signin(sim, self.mailboxes[i % len(self.mailboxes)], at, person.desk_ip,
-                         Outcome.FAILURE, person.devices[0])  # fmt: skip
+            self._signin(
+                sim,
+                self.mailboxes[i % len(self.mailboxes)],
+                at,
+                person.desk_ip,
+                Outcome.FAILURE,
+                person.devices[0],
+            )
 
-    def _signin(self, sim: Sim, box: str, at: dt.datetime, ip: str, outcome: Outcome,
-                device: str | None) -> None:  # fmt: skip
-        sim.emit({"time": at, "source": "m365", "action": Action.MAILBOX_SIGNIN, "actor": box,
-                  "account": box, "target": box, "src_ip": ip, "device_id": device,
-                  "outcome": outcome})  # fmt: skip
+    def _signin(
+        self, sim: Sim, box: str, at: dt.datetime, ip: str, outcome: Outcome, device: str | None
+    ) -> None:
+        sim.emit(
+            {
+                "time": at,
+                "source": "m365",
+                "action": Action.MAILBOX_SIGNIN,
+                "actor": box,
+                "account": box,
+                "target": box,
+                "src_ip": ip,
+                "device_id": device,
+                "outcome": outcome,
+            }
+        )
 
     def truth(self) -> dict[str, Any]:
-        return {"scenario": self.name, "persons": [self.insider], "first_act": self.first_act,
-                "client": self.client, "accounts": self.mailboxes, "holders": self.holders,
-                "rival_network": RIVAL_NETWORK}  # fmt: skip
+        return {
+            "scenario": self.name,
+            "persons": [self.insider],
+            "first_act": self.first_act,
+            "client": self.client,
+            "accounts": self.mailboxes,
+            "holders": self.holders,
+            "rival_network": RIVAL_NETWORK,
+        }
 
 
 @dataclass
@@ -222,9 +282,16 @@ class Leaver:
         if day.date == left:
             leave(sim, person, _at(day.date, 12.0), returns_devices=False)
             desk = person.devices[0]
-            sim.emit({"time": _at(day.date, 13.0), "source": "assets",
-                      "action": Action.ASSET_RETURN, "actor": person.id, "device_id": desk,
-                      "outcome": Outcome.SUCCESS})  # fmt: skip
+            sim.emit(
+                {
+                    "time": _at(day.date, 13.0),
+                    "source": "assets",
+                    "action": Action.ASSET_RETURN,
+                    "actor": person.id,
+                    "device_id": desk,
+                    "outcome": Outcome.SUCCESS,
+                }
+            )
         if day.date > left:
             self._after_leaving(sim, person, day)
 
@@ -233,25 +300,54 @@ class Leaver:
         if not self.first_act:
             self.first_act = at.isoformat()
         for i, customer in enumerate(sim.uniform_customers(self.client, day.rng, self.export_size)):
-            sim.ask(person, Verb.EXPORT, int(customer), (F.NAME, F.PHONE, F.EMAIL, F.BALANCE),
-                    at + dt.timedelta(seconds=i), person.desk_ip, self.laptop,
-                    reason="working from home list")  # fmt: skip
+            sim.ask(
+                person,
+                Verb.EXPORT,
+                int(customer),
+                (F.NAME, F.PHONE, F.EMAIL, F.BALANCE),
+                at + dt.timedelta(seconds=i),
+                person.desk_ip,
+                self.laptop,
+                reason="working from home list",
+            )
             self.customers.append(int(customer))
 
     def _after_leaving(self, sim: Sim, person: Person, day: Day) -> None:
         evening = _at(day.date, 20.0 + float(day.rng.random()), tz_offset_hours=5.5)
-        sim.emit({"time": evening, "source": "edr", "action": Action.DEVICE_CONNECT,
-                  "actor": person.id, "account": person.id, "device_id": self.laptop,
-                  "src_ip": person.home_ip, "outcome": Outcome.SUCCESS})  # fmt: skip
+        sim.emit(
+            {
+                "time": evening,
+                "source": "edr",
+                "action": Action.DEVICE_CONNECT,
+                "actor": person.id,
+                "account": person.id,
+                "device_id": self.laptop,
+                "src_ip": person.home_ip,
+                "outcome": Outcome.SUCCESS,
+            }
+        )
         for i, customer in enumerate(sim.uniform_customers(self.client, day.rng, 15)):
-            sim.ask(person, Verb.VIEW, int(customer), (F.NAME, F.PHONE, F.BALANCE),
-                    evening + dt.timedelta(minutes=2 + i), person.home_ip, self.laptop)  # fmt: skip
+            sim.ask(
+                person,
+                Verb.VIEW,
+                int(customer),
+                (F.NAME, F.PHONE, F.BALANCE),
+                evening + dt.timedelta(minutes=2 + i),
+                person.home_ip,
+                self.laptop,
+            )
             self.customers.append(int(customer))
 
     def truth(self) -> dict[str, Any]:
-        return {"scenario": self.name, "persons": [self.person], "first_act": self.first_act,
-                "client": self.client, "device": self.laptop, "left": self.left,
-                "customers": sorted(set(self.customers))}  # fmt: skip
+        return {
+            "scenario": self.name,
+            "persons": [self.person],
+            "first_act": self.first_act,
+            "client": self.client,
+            "device": self.laptop,
+            "left": self.left,
+            "customers": sorted(set(self.customers)),
+        }
 
 
 @dataclass
@@ -270,7 +366,7 @@ class Ring:
     background: dict[int, str] = field(default_factory=dict)
 
     def cast(self, sim: Sim, days: int, rng: np.random.Generator) -> None:
-        pool = _agents_of(sim, self.client, self.site)
+        pool = _agents_of(sim, self.client, self.site, need=self.size)
         chosen = rng.choice(len(pool), size=min(self.size, len(pool)), replace=False)
         self.members = [pool[int(i)].id for i in chosen]
         sim.cast.update(self.members)
@@ -299,9 +395,14 @@ class Ring:
         return sorted(rows, key=lambda r: (r[1], r[0]))
 
     def truth(self) -> dict[str, Any]:
-        return {"scenario": self.name, "persons": self.members, "first_act": self.first_act,
-                "client": self.client, "victims": sorted(self.victims),
-                "complaints_file": "complaints.csv"}  # fmt: skip
+        return {
+            "scenario": self.name,
+            "persons": self.members,
+            "first_act": self.first_act,
+            "client": self.client,
+            "victims": sorted(self.victims),
+            "complaints_file": "complaints.csv",
+        }
 
 
 SCENARIOS: dict[str, type[Harvester] | type[Mailbox] | type[Leaver] | type[Ring]] = {
@@ -311,26 +412,45 @@ SCENARIOS: dict[str, type[Harvester] | type[Mailbox] | type[Leaver] | type[Ring]
 
 def parse(names: str, settings: list[str]) -> list[Scenario]:
     """Build scenarios from "harvester,ring" (or "all", "none") and "ring.size=4" settings."""
-    chosen = list(SCENARIOS) if names.strip() == "all" else [
-        n.strip() for n in names.split(",") if n.strip() and n.strip() != "none"
-    ]  # fmt: skip
+    chosen = (
+        list(SCENARIOS)
+        if names.strip() == "all"
+        else [n.strip() for n in names.split(",") if n.strip() and n.strip() != "none"]
+    )
     unknown = [n for n in chosen if n not in SCENARIOS]
     if unknown:
-        raise InputError(f"unknown scenario {unknown[0]!r}; known: {', '.join(SCENARIOS)}, all, none")
+        raise InputError(
+            f"unknown scenario {unknown[0]!r}; known: {', '.join(SCENARIOS)}, all, none"
+        )
     params: dict[str, dict[str, str]] = {n: {} for n in chosen}
     for setting in settings:
         key, sep, value = setting.partition("=")
         scenario, dot, param = key.strip().partition(".")
         if not sep or not dot:
-            raise InputError(f"scenario setting {setting!r} is not of the form scenario.param=value")
+            raise InputError(
+                f"scenario setting {setting!r} is not of the form scenario.param=value"
+            )
         if scenario not in params:
-            raise InputError(f"setting {setting!r} is for scenario {scenario!r}, which is not chosen")
+            raise InputError(
+                f"setting {setting!r} is for scenario {scenario!r}, which is not chosen"
+            )
         params[scenario][param] = value.strip()
     return [_build(SCENARIOS[n], params[n]) for n in chosen]
 
 
-_TUNABLE = {"rate", "start_day", "holders_count", "notice_day", "notice_days", "export_size",
-            "size", "mark_rate", "noise", "client", "site"}  # fmt: skip
+_TUNABLE = {
+    "rate",
+    "start_day",
+    "holders_count",
+    "notice_day",
+    "notice_days",
+    "export_size",
+    "size",
+    "mark_rate",
+    "noise",
+    "client",
+    "site",
+}
 
 
 def _build(cls: type[Any], params: dict[str, str]) -> Scenario:
@@ -339,7 +459,9 @@ def _build(cls: type[Any], params: dict[str, str]) -> Scenario:
     for key, raw in params.items():
         if key not in _TUNABLE or key not in types:
             tunable = sorted(k for k in types if k in _TUNABLE)
-            raise InputError(f"scenario {cls.name} has no setting {key!r}; it has: {', '.join(tunable)}")
+            raise InputError(
+                f"scenario {cls.name} has no setting {key!r}; it has: {', '.join(tunable)}"
+            )
         kind = types[key]
         try:
             kwargs[key] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
@@ -347,4 +469,3 @@ def _build(cls: type[Any], params: dict[str, str]) -> Scenario:
             raise InputError(f"scenario setting {cls.name}.{key} must be a {kind}") from None
     scenario: Scenario = cls(**kwargs)
     return scenario
-

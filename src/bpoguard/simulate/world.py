@@ -52,7 +52,9 @@ SITES = (
     SiteSpec("MUM-1", "Meridian Mumbai", "Mumbai", "IN", "Asia/Kolkata", "10.12.0.0/16"),
     SiteSpec("KOL-1", "Meridian Kolkata", "Kolkata", "IN", "Asia/Kolkata", "10.13.0.0/16"),
     SiteSpec("MNL-1", "Meridian Manila", "Manila", "PH", "Asia/Manila", "10.21.0.0/16"),
-    SiteSpec("CPT-1", "Meridian Cape Town", "Cape Town", "ZA", "Africa/Johannesburg", "10.31.0.0/16"),
+    SiteSpec(
+        "CPT-1", "Meridian Cape Town", "Cape Town", "ZA", "Africa/Johannesburg", "10.31.0.0/16"
+    ),
 )
 
 _BANK_PURPOSES = {
@@ -88,15 +90,51 @@ _LENDER_PURPOSES = {
 }
 
 CLIENTS = (
-    ClientSpec("org-albion", "Albion Bank plc", "GB", "Europe/London", 8, 20, 0.40,
-               ("DEL-1", "MUM-1", "CPT-1"), _BANK_PURPOSES),
-    ClientSpec("org-lakeshore", "Lakeshore Wireless", "US", "America/New_York", 8, 22, 0.25,
-               ("MNL-1", "KOL-1"), _TELCO_PURPOSES),
-    ClientSpec("org-hudson", "Hudson Recovery LLC", "US", "America/New_York", 9, 18, 0.15,
-               ("MUM-1",), _COLLECTIONS_PURPOSES),
-    ClientSpec("org-bharat", "Bharat Finserve", "IN", "Asia/Kolkata", 9, 19, 0.20,
-               ("KOL-1", "DEL-1"), _LENDER_PURPOSES),
-)  # fmt: skip
+    ClientSpec(
+        "org-albion",
+        "Albion Bank plc",
+        "GB",
+        "Europe/London",
+        8,
+        20,
+        0.40,
+        ("DEL-1", "MUM-1", "CPT-1"),
+        _BANK_PURPOSES,
+    ),
+    ClientSpec(
+        "org-lakeshore",
+        "Lakeshore Wireless",
+        "US",
+        "America/New_York",
+        8,
+        22,
+        0.25,
+        ("MNL-1", "KOL-1"),
+        _TELCO_PURPOSES,
+    ),
+    ClientSpec(
+        "org-hudson",
+        "Hudson Recovery LLC",
+        "US",
+        "America/New_York",
+        9,
+        18,
+        0.15,
+        ("MUM-1",),
+        _COLLECTIONS_PURPOSES,
+    ),
+    ClientSpec(
+        "org-bharat",
+        "Bharat Finserve",
+        "IN",
+        "Asia/Kolkata",
+        9,
+        19,
+        0.20,
+        ("KOL-1", "DEL-1"),
+        _LENDER_PURPOSES,
+    ),
+)
 
 
 @dataclass
@@ -212,7 +250,9 @@ def _staff_site(
 ) -> None:
     start_hour = _shift_start(client, site)
     for t in range(0, count, TEAM_SIZE):
-        team_id = f"{site.id}-{client.id.removeprefix('org-').upper()[:4]}-T{t // TEAM_SIZE + 1:02d}"
+        team_id = (
+            f"{site.id}-{client.id.removeprefix('org-').upper()[:4]}-T{t // TEAM_SIZE + 1:02d}"
+        )
         supervisor = _hire(world, StaffRole.SUPERVISOR, site, client, team_id, None, rng)
         members = [
             _hire(world, StaffRole.AGENT, site, client, team_id, supervisor.id, rng).id
@@ -274,8 +314,16 @@ def hire_replacement(
     world: World, leaver: Person, joined: dt.date, rng: np.random.Generator
 ) -> Person:
     """Hire an agent into a leaver's team, starting on `joined`."""
-    return _hire(world, StaffRole.AGENT, world.site(leaver.site), world.client(leaver.client),
-                 leaver.team, leaver.supervisor, rng, joined)  # fmt: skip
+    return _hire(
+        world,
+        StaffRole.AGENT,
+        world.site(leaver.site),
+        world.client(leaver.client),
+        leaver.team,
+        leaver.supervisor,
+        rng,
+        joined,
+    )
 
 
 def address_in(cidr: str, n: int) -> str:

@@ -53,8 +53,9 @@ def create(url: str, **kwargs: Any) -> Engine:
     except NoSuchModuleError:
         raise StoreError(f"no driver for {parsed.drivername}; install bpoguard[postgres]") from None
     except ModuleNotFoundError as exc:
-        raise StoreError(f"database driver not installed ({exc.name}); "
-                         "install bpoguard[postgres]") from None
+        raise StoreError(
+            f"database driver not installed ({exc.name}); install bpoguard[postgres]"
+        ) from None
 
 
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:

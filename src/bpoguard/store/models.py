@@ -164,9 +164,7 @@ class Device(Base):
     holder_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
     status: Mapped[DeviceStatus] = mapped_column(_enum(DeviceStatus))
     issued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    returned_at: Mapped[dt.datetime | None] = mapped_column(
-        DateTime(timezone=True), nullable=True
-    )
+    returned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     lost_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bpoguard import demo
+from bpoguard.errors import WorkspaceError
+from bpoguard.simulate.run import SimConfig
+
+BIN = Path(sys.executable).parent / "bpoguard"
+TINY = SimConfig(agents=36, customers=2_000, days=5, seed=3)
+
+
+def test_demo_from_a_fresh_directory_simulates_every_seed_story(tmp_path: Path) -> None:
+    done = subprocess.run([BIN, "demo"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    for scenario in ("harvester", "mailbox", "leaver", "ring"):
+        assert scenario in done.stdout
+    home = tmp_path / ".bpoguard-demo"
+    truth = json.loads((home / "sim" / "truth.json").read_text())
+    assert {s["scenario"] for s in truth["scenarios"]} == {"harvester", "mailbox", "leaver", "ring"}
+    assert any(home.glob("lake/day=*/*.parquet"))
+
+
+def test_demo_replaces_its_own_workspace_but_not_someone_elses(tmp_path: Path) -> None:
+    home = tmp_path / "demo"
+    first = demo.run(home, TINY)
+    second = demo.run(home, TINY)
+    assert first.simulated.events == second.simulated.events
+    other = tmp_path / "precious"
+    other.mkdir()
+    (other / "data.txt").write_text("keep me")
+    with pytest.raises(WorkspaceError, match="not made by the demo"):
+        demo.run(other, TINY)
+    assert (other / "data.txt").read_text() == "keep me"
