@@ -47,7 +47,7 @@ London,E,18;London,N,22;London,SE,28;London,SW,20;London,NW,11;London,W,14
 Birmingham,B,48;Manchester,M,46;Leeds,LS,29;Glasgow,G,53;Sheffield,S,36
 Bradford,BD,24;Liverpool,L,38;Edinburgh,EH,55;Bristol,BS,41;Cardiff,CF,24
 Leicester,LE,19;Coventry,CV,23;Nottingham,NG,25;Newcastle upon Tyne,NE,13
-Belfast,BT,17;Southampton,SO,19;Portsmouth,PO,16;Brighton,BN,45;Plymouth,PL,9
+Southampton,SO,19;Portsmouth,PO,16;Brighton,BN,45;Plymouth,PL,9
 Reading,RG,31;Derby,DE,24;Stoke-on-Trent,ST,12;Wolverhampton,WV,16;Norwich,NR,35
 Aberdeen,AB,25;Dundee,DD,5;Swansea,SA,9;York,YO,32;Oxford,OX,4;Cambridge,CB,5
 Exeter,EX,6;Hull,HU,17;Preston,PR,5;Bolton,BL,7;Luton,LU,4;Milton Keynes,MK,19
