@@ -8,9 +8,11 @@ a day's events go to the lake writer and the store in batches, then are gone.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -69,9 +71,9 @@ class Sim:
 
     # -- what scenarios and the day loop use ---------------------------------
 
-    def emit(self, event_kwargs: dict[str, object]) -> None:
+    def emit(self, **fields: Any) -> None:
         """Write an event from an imported-log source (HR, assets, M365, EDR)."""
-        self.lake.write(Event(event_id=f"sim-{self.seed}-{self.next_event}", **event_kwargs))  # type: ignore[arg-type]
+        self.lake.write(Event(event_id=f"sim-{self.seed}-{self.next_event}", **fields))
         self.next_event += 1
 
     def ask(
@@ -243,7 +245,7 @@ def _calls(
 
 def _logon_logoff(sim: Sim, person: Person, start: dt.datetime, day: Day) -> None:
     jitter = dt.timedelta(minutes=float(day.rng.normal(-8, 6)))
-    common = {
+    common: dict[str, Any] = {
         "source": "edr",
         "actor": person.id,
         "account": person.id,
@@ -252,9 +254,9 @@ def _logon_logoff(sim: Sim, person: Person, start: dt.datetime, day: Day) -> Non
         "site_id": person.site,
         "outcome": Outcome.SUCCESS,
     }
-    sim.emit({"time": start + jitter, "action": Action.LOGON, **common})
+    sim.emit(time=start + jitter, action=Action.LOGON, **common)
     end = start + dt.timedelta(hours=SHIFT_HOURS, minutes=float(day.rng.normal(5, 8)))
-    sim.emit({"time": end, "action": Action.LOGOFF, **common})
+    sim.emit(time=end, action=Action.LOGOFF, **common)
 
 
 def _staff_turnover(sim: Sim, day: Day) -> None:
@@ -279,42 +281,30 @@ def give_notice(sim: Sim, person: Person, date: dt.date, leaving: dt.date) -> No
     person.left = leaving
     at = dt.datetime.combine(date, dt.time(10), tzinfo=dt.UTC)
     sim.emit(
-        {
-            "time": at,
-            "source": "hr",
-            "action": Action.HR_NOTICE,
-            "actor": person.id,
-            "outcome": Outcome.SUCCESS,
-            "raw": f'{{"leaving_date": "{leaving.isoformat()}"}}',
-        }
+        time=at,
+        source="hr",
+        action=Action.HR_NOTICE,
+        actor=person.id,
+        outcome=Outcome.SUCCESS,
+        raw=json.dumps({"leaving_date": leaving.isoformat()}),
     )
 
 
 def leave(sim: Sim, person: Person, at: dt.datetime, returns_devices: bool) -> None:
     """A person leaves; their devices come back unless returns_devices is False."""
-    sim.emit(
-        {
-            "time": at,
-            "source": "hr",
-            "action": Action.HR_LEAVE,
-            "actor": person.id,
-            "outcome": Outcome.SUCCESS,
-        }
-    )
+    sim.emit(time=at, source="hr", action=Action.HR_LEAVE, actor=person.id, outcome=Outcome.SUCCESS)
     sim.hr_changes.append(("left", person.id, at.date()))
     if not returns_devices:
         return
     for device in person.devices:
         sim.world.devices[device].holder = ""
         sim.emit(
-            {
-                "time": at + dt.timedelta(hours=1),
-                "source": "assets",
-                "action": Action.ASSET_RETURN,
-                "actor": person.id,
-                "device_id": device,
-                "outcome": Outcome.SUCCESS,
-            }
+            time=at + dt.timedelta(hours=1),
+            source="assets",
+            action=Action.ASSET_RETURN,
+            actor=person.id,
+            device_id=device,
+            outcome=Outcome.SUCCESS,
         )
 
 
@@ -323,27 +313,23 @@ def _replace(sim: Sim, team: Team, leaver: Person, day: Day) -> None:
     team.agents.append(newcomer.id)
     at = dt.datetime.combine(day.date, dt.time(9), tzinfo=dt.UTC)
     sim.emit(
-        {
-            "time": at,
-            "source": "hr",
-            "action": Action.HR_JOIN,
-            "actor": newcomer.id,
-            "site_id": newcomer.site,
-            "outcome": Outcome.SUCCESS,
-        }
+        time=at,
+        source="hr",
+        action=Action.HR_JOIN,
+        actor=newcomer.id,
+        site_id=newcomer.site,
+        outcome=Outcome.SUCCESS,
     )
     sim.hr_changes.append(("joined", newcomer.id, day.date))
     for device in newcomer.devices:
         record: DeviceRecord = sim.world.devices[device]
         sim.emit(
-            {
-                "time": at + dt.timedelta(hours=1),
-                "source": "assets",
-                "action": Action.ASSET_ISSUE,
-                "actor": newcomer.id,
-                "device_id": record.id,
-                "outcome": Outcome.SUCCESS,
-            }
+            time=at + dt.timedelta(hours=1),
+            source="assets",
+            action=Action.ASSET_ISSUE,
+            actor=newcomer.id,
+            device_id=record.id,
+            outcome=Outcome.SUCCESS,
         )
 
 

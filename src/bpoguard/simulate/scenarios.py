@@ -184,16 +184,14 @@ class Mailbox:
             at = next_day + dt.timedelta(minutes=7 * i)
             self._signin(sim, box, at, rival_ip, Outcome.SUCCESS, None)
             sim.emit(
-                {
-                    "time": at + dt.timedelta(minutes=2),
-                    "source": "m365",
-                    "action": Action.PASSWORD_CHANGE,
-                    "actor": box,
-                    "account": box,
-                    "target": box,
-                    "src_ip": rival_ip,
-                    "outcome": Outcome.SUCCESS,
-                }
+                time=at + dt.timedelta(minutes=2),
+                source="m365",
+                action=Action.PASSWORD_CHANGE,
+                actor=box,
+                account=box,
+                target=box,
+                src_ip=rival_ip,
+                outcome=Outcome.SUCCESS,
             )
         # The staff's own sign-ins now fail: the password is no longer theirs.
         for i, holder in enumerate(self.holders):
@@ -212,17 +210,15 @@ class Mailbox:
         self, sim: Sim, box: str, at: dt.datetime, ip: str, outcome: Outcome, device: str | None
     ) -> None:
         sim.emit(
-            {
-                "time": at,
-                "source": "m365",
-                "action": Action.MAILBOX_SIGNIN,
-                "actor": box,
-                "account": box,
-                "target": box,
-                "src_ip": ip,
-                "device_id": device,
-                "outcome": outcome,
-            }
+            time=at,
+            source="m365",
+            action=Action.MAILBOX_SIGNIN,
+            actor=box,
+            account=box,
+            target=box,
+            src_ip=ip,
+            device_id=device,
+            outcome=outcome,
         )
 
     def truth(self) -> dict[str, Any]:
@@ -283,14 +279,12 @@ class Leaver:
             leave(sim, person, _at(day.date, 12.0), returns_devices=False)
             desk = person.devices[0]
             sim.emit(
-                {
-                    "time": _at(day.date, 13.0),
-                    "source": "assets",
-                    "action": Action.ASSET_RETURN,
-                    "actor": person.id,
-                    "device_id": desk,
-                    "outcome": Outcome.SUCCESS,
-                }
+                time=_at(day.date, 13.0),
+                source="assets",
+                action=Action.ASSET_RETURN,
+                actor=person.id,
+                device_id=desk,
+                outcome=Outcome.SUCCESS,
             )
         if day.date > left:
             self._after_leaving(sim, person, day)
@@ -315,16 +309,14 @@ class Leaver:
     def _after_leaving(self, sim: Sim, person: Person, day: Day) -> None:
         evening = _at(day.date, 20.0 + float(day.rng.random()), tz_offset_hours=5.5)
         sim.emit(
-            {
-                "time": evening,
-                "source": "edr",
-                "action": Action.DEVICE_CONNECT,
-                "actor": person.id,
-                "account": person.id,
-                "device_id": self.laptop,
-                "src_ip": person.home_ip,
-                "outcome": Outcome.SUCCESS,
-            }
+            time=evening,
+            source="edr",
+            action=Action.DEVICE_CONNECT,
+            actor=person.id,
+            account=person.id,
+            device_id=self.laptop,
+            src_ip=person.home_ip,
+            outcome=Outcome.SUCCESS,
         )
         for i, customer in enumerate(sim.uniform_customers(self.client, day.rng, 15)):
             sim.ask(
