@@ -61,3 +61,18 @@ def test_unreachable_postgres_is_reported_without_the_password() -> None:
         store.check_reachable()
     assert "cannot reach database" in str(info.value)
     assert "hunter2" not in str(info.value)
+
+
+def test_upgrade_from_the_first_revision_keeps_every_row(store_url: str) -> None:
+    store = Store(store_url)
+    store.migrate("0001_foundation")
+    with store.session() as s:
+        s.add(models.Organisation(id="org-a", name="A", kind=models.OrgKind.CLIENT, country="GB"))
+        s.flush()
+        s.add(models.Customer(id=7, client_id="org-a", ref="A-7", country="GB"))
+    assert store.revision() == "0001_foundation"
+    store.migrate()
+    assert store.revision() == store.head()
+    with store.session() as s:
+        assert s.scalars(select(models.Customer.ref)).all() == ["A-7"]
+    store.dispose()

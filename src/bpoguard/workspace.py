@@ -81,6 +81,20 @@ class Workspace:
         self.close()
 
 
+def upgrade(home: Path, db: str | None = None) -> tuple[str | None, str]:
+    """Migrate an existing workspace's database to the newest schema; returns (from, to)."""
+    settings = Workspace.open(home, db).settings
+    store = Store(settings.db_url)
+    try:
+        before = store.revision()
+        if before is None:
+            raise WorkspaceError(f"database {store.description} has no bpoguard schema; run bpoguard init")
+        store.migrate()
+        return before, store.head()
+    finally:
+        store.dispose()
+
+
 def init(home: Path, db: str | None = None, force: bool = False) -> InitResult:
     """Create a workspace at HOME, all or nothing.
 

@@ -10,6 +10,7 @@ from rich.table import Table
 from bpoguard import __version__, workspace
 from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, open_workspace, out
 from bpoguard.cli.demo import demo_command
+from bpoguard.cli.ledger import ledger_app
 from bpoguard.cli.simulate import simulate_command
 
 app = typer.Typer(
@@ -68,6 +69,20 @@ def init(
 
 app.command("simulate")(simulate_command)
 app.command("demo")(demo_command)
+app.add_typer(ledger_app, name="ledger")
+
+
+@app.command()
+def upgrade(home: Home = DEFAULT_HOME, db: Db = None, json_out: Json = False) -> None:
+    """Bring the workspace's database schema to this version; no row is lost. [admin]"""
+    before, after = workspace.upgrade(home, db)
+    if json_out:
+        emit_json({"from_revision": before, "to_revision": after})
+        return
+    if before == after:
+        out.print(f"Schema already at {after}")
+    else:
+        out.print(f"Schema upgraded from {before} to {after}")
 
 
 @app.command()

@@ -64,13 +64,13 @@ class Store:
             tables = set(inspect(conn).get_table_names())
         return bool(tables - {"alembic_version"}) and self.revision() is None
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision; existing rows are kept."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to a revision (the newest by default); existing rows are kept."""
         self.check_reachable()
         with self.engine.begin() as conn:
             cfg = self._alembic_config()
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
 
     def require_current(self) -> None:
         """Raise StoreError unless the schema is at the newest revision."""
