@@ -1,0 +1,365 @@
+"""The ledger: append entries, cut checkpoints, serve proofs, verify everything.
+
+Appends are serialised by the database itself, so threads and processes (and
+several hosts on PostgreSQL) may write at once: on SQLite a writer holds
+``BEGIN IMMEDIATE`` (the one write lock of the file); on PostgreSQL it locks the
+single ``ledger_head`` row with ``SELECT ... FOR UPDATE``. Inside that lock it
+reads the tree size, writes the entries, their leaf hashes and every perfect
+node they complete, moves the head, and commits. An index is returned only
+after the commit, so an acknowledged entry is on disk (SQLite runs these
+transactions with ``synchronous=FULL`` unless ``power_safe=False``), and a
+crash at any point leaves either
+the whole batch or none of it.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, insert, select
+
+from bpoguard.errors import LedgerError
+from bpoguard.ledger import _merkle, _tables
+from bpoguard.ledger._checkpoint import Checkpoint, Signer
+from bpoguard.ledger._verify import Progress, VerifyReport, verify_tables
+from bpoguard.ledger.verifier import (
+    ProofError,
+    VerifierKey,
+    canonical_json,
+    leaf_hash,
+    parse_json,
+)
+
+if TYPE_CHECKING:
+    from bpoguard.store import Store
+    from bpoguard.workspace import Workspace
+
+EMPTY_ROOT = _merkle.EMPTY_ROOT
+Clock = Callable[[], dt.datetime]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """Proof that entry `index` is in the tree of `tree_size` entries (RFC 9162 2.1.3)."""
+
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    hashes: list[bytes]
+
+    def to_json(self) -> dict[str, Any]:
+        """The proof as the standalone verifier reads it (hashes in base64)."""
+        return {
+            "type": "inclusion",
+            "index": self.index,
+            "tree_size": self.tree_size,
+            "leaf_hash": _b64(self.leaf_hash),
+            "hashes": [_b64(h) for h in self.hashes],
+        }
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """Proof that the tree of `to_size` extends the tree of `from_size` (RFC 9162 2.1.4)."""
+
+    from_size: int
+    to_size: int
+    hashes: list[bytes]
+
+    def to_json(self) -> dict[str, Any]:
+        """The proof as the standalone verifier reads it (hashes in base64)."""
+        return {
+            "type": "consistency",
+            "from_size": self.from_size,
+            "to_size": self.to_size,
+            "hashes": [_b64(h) for h in self.hashes],
+        }
+
+
+class Ledger:
+    """The tamper-evident, append-only log of a store.
+
+    Entries must not hold sensitive values: field names, record ids, decisions
+    and reasons only. The ledger cannot tell a value from a name; callers can.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        signer: Signer | None = None,
+        *,
+        checkpoint_every: int | None = None,
+        power_safe: bool = True,
+        clock: Clock = _now,
+    ) -> None:
+        """`power_safe` (SQLite): fsync every append's commit (synchronous=FULL), so an
+        acknowledged entry survives power loss; False survives a process crash only
+        (synchronous=NORMAL) and commits several times faster."""
+        if checkpoint_every is not None and checkpoint_every < 1:
+            raise LedgerError("checkpoint_every must be a positive number of entries")
+        self.power_safe = power_safe
+        self.store = store
+        self.signer = signer
+        self.checkpoint_every = checkpoint_every
+        self._clock = clock
+
+    @classmethod
+    def for_workspace(cls, ws: Workspace, *, checkpoint_every: int | None = None) -> Ledger:
+        """The workspace's ledger, signing with keys/ledger-signing.pem under its origin."""
+        from bpoguard.workspace import SIGNING_KEY_NAME  # import cycle otherwise
+
+        key_path = ws.settings.keys_dir / SIGNING_KEY_NAME
+        signer = Signer.from_pem_file(key_path, ws.settings.ledger_origin)
+        return cls(ws.store, signer, checkpoint_every=checkpoint_every)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def append(self, entry: Mapping[str, Any]) -> int:
+        """Append one entry; return its index once it is committed."""
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Iterable[Mapping[str, Any]]) -> list[int]:
+        """Append entries in one transaction (group commit); return their indexes after commit."""
+        blobs = [_encode(entry, n) for n, entry in enumerate(entries)]
+        if not blobs:
+            return []
+        leaves = [leaf_hash(blob) for blob in blobs]
+        with self._locked() as (conn, size):
+            frontier = self._frontier(conn, size)
+            new_nodes, stack = _merkle.extend(size, frontier, leaves)
+            new_size = size + len(blobs)
+            _insert_rows(conn, "ledger_entries (idx, entry)", list(enumerate(blobs, size)))
+            _insert_rows(conn, "ledger_nodes (pos, hash)", new_nodes)
+            conn.exec_driver_sql(f"UPDATE ledger_head SET size = {new_size:d} WHERE id = 1")  # noqa: S608
+            if self._checkpoint_due(size, new_size):
+                self._insert_checkpoint(conn, new_size, _merkle.fold(h for _, h in stack))
+        return list(range(size, new_size))
+
+    def checkpoint(self) -> Checkpoint:
+        """Cut a signed checkpoint of the log as it is now (or return the one at this size)."""
+        with self._locked() as (conn, size):
+            existing = self._checkpoint_row(conn, size)
+            if existing is not None:
+                return existing
+            root = _merkle.fold(h for _, h in self._frontier(conn, size)) if size else EMPTY_ROOT
+            return self._insert_checkpoint(conn, size, root)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def size(self) -> int:
+        """Number of entries committed."""
+        with self.store.engine.connect() as conn:
+            return self._head(conn)
+
+    def entry_bytes(self, index: int) -> bytes:
+        """The canonical JSON bytes of entry `index`, exactly as hashed."""
+        with self.store.engine.connect() as conn:
+            blob = conn.execute(
+                select(_tables.entries.c.entry).where(_tables.entries.c.idx == index)
+            ).scalar_one_or_none()
+        if blob is None:
+            raise LedgerError(f"entry {index} does not exist; the ledger holds {self.size()}")
+        return bytes(blob)
+
+    def entry(self, index: int) -> dict[str, Any]:
+        """Entry `index` as a JSON object."""
+        value: dict[str, Any] = parse_json(self.entry_bytes(index))
+        return value
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        """The newest checkpoint, or None before the first is cut."""
+        cps = _tables.checkpoints
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(cps).order_by(cps.c.size.desc()).limit(1)).first()
+        return _checkpoint_from_row(row) if row is not None else None
+
+    def checkpoint_at(self, size: int) -> Checkpoint:
+        """The checkpoint cut at tree size `size`; LedgerError if there is none."""
+        with self.store.engine.connect() as conn:
+            found = self._checkpoint_row(conn, size)
+        if found is None:
+            raise LedgerError(f"no checkpoint at tree size {size}; see bpoguard ledger status")
+        return found
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every checkpoint, oldest first."""
+        cps = _tables.checkpoints
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(cps).order_by(cps.c.size)).all()
+        return [_checkpoint_from_row(row) for row in rows]
+
+    def root(self, size: int | None = None) -> bytes:
+        """The Merkle tree hash of the first `size` entries (default: all)."""
+        with self.store.engine.connect() as conn:
+            size = self._check_size(conn, size)
+            if size == 0:
+                return EMPTY_ROOT
+            return _merkle.resolve([(0, size)], self._reader(conn))[0]
+
+    def inclusion_proof(self, index: int, tree_size: int | None = None) -> InclusionProof:
+        """Proof that entry `index` is in the tree of `tree_size` entries (default: all)."""
+        with self.store.engine.connect() as conn:
+            tree_size = self._check_size(conn, tree_size)
+            if not 0 <= index < tree_size:
+                raise LedgerError(f"entry {index} is not in a tree of size {tree_size}")
+            ranges = [(index, index + 1), *_merkle.inclusion_ranges(index, tree_size)]
+            leaf, *path = _merkle.resolve(ranges, self._reader(conn))
+        return InclusionProof(index, tree_size, leaf, path)
+
+    def consistency_proof(self, from_size: int, to_size: int | None = None) -> ConsistencyProof:
+        """Proof that the tree of `to_size` entries (default: all) extends that of `from_size`."""
+        with self.store.engine.connect() as conn:
+            to_size = self._check_size(conn, to_size)
+            if not 0 <= from_size <= to_size:
+                raise LedgerError(f"no consistency proof from size {from_size} to {to_size}")
+            ranges = _merkle.consistency_ranges(from_size, to_size)
+            hashes = _merkle.resolve(ranges, self._reader(conn))
+        return ConsistencyProof(from_size, to_size, hashes)
+
+    def verify(
+        self,
+        key: VerifierKey | None = None,
+        progress: Progress | None = None,
+        known: Sequence[str] = (),
+    ) -> VerifyReport:
+        """Re-derive every stored hash and check every checkpoint; report the first problem.
+
+        `known` are checkpoint notes held outside the database; the log must match them.
+        """
+        key = key or (self.signer.verifier if self.signer else None)
+        if key is None:
+            raise LedgerError("verify needs the ledger's verifier key (see bpoguard ledger key)")
+        with self.store.engine.connect() as conn:
+            if self.store.is_sqlite:
+                conn.exec_driver_sql("BEGIN")  # one read snapshot for the whole scan
+            else:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            return verify_tables(conn, key, progress, known)
+
+    # --- internals -------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[tuple[Connection, int]]:
+        """A write transaction holding the ledger's lock, and the tree size under it."""
+        with self.store.engine.connect() as conn:
+            if not self.store.is_sqlite:
+                with conn.begin():
+                    size = conn.execute(
+                        select(_tables.head.c.size).where(_tables.head.c.id == 1).with_for_update()
+                    ).scalar_one()
+                    yield conn, size
+                return
+            # SQLite: the file's write lock, taken up front so that two writers never
+            # both read the same size; FULL sync so a commit survives power loss.
+            if self.power_safe:
+                conn.exec_driver_sql("PRAGMA synchronous=FULL")
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn, self._head(conn)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                if self.power_safe:
+                    conn.exec_driver_sql("PRAGMA synchronous=NORMAL")  # the store's default
+                    conn.commit()
+
+    def _head(self, conn: Connection) -> int:
+        size: int = conn.exec_driver_sql("SELECT size FROM ledger_head WHERE id = 1").scalar_one()
+        return size
+
+    def _check_size(self, conn: Connection, size: int | None) -> int:
+        current = self._head(conn)
+        if size is None:
+            return current
+        if not 0 <= size <= current:
+            raise LedgerError(f"tree size {size} is beyond the ledger's {current} entries")
+        return size
+
+    def _reader(self, conn: Connection) -> _merkle.NodeReader:
+
+        def read(positions: list[int]) -> dict[int, bytes]:
+            # Plain SQL: positions are ints we computed; SQLAlchemy's IN expansion cost
+            # more than the query itself on the one-entry append path.
+            listed = ",".join(str(int(p)) for p in positions)
+            sql = f"SELECT pos, hash FROM ledger_nodes WHERE pos IN ({listed})"  # noqa: S608
+            return {pos: bytes(h) for pos, h in conn.exec_driver_sql(sql)}
+
+        return read
+
+    def _frontier(self, conn: Connection, size: int) -> list[tuple[int, bytes]]:
+        """The perfect subtrees (level, hash) on the right edge of the tree of this size."""
+        perfect = _merkle.perfect_nodes(0, size)
+        if not perfect:
+            return []
+        found = self._reader(conn)([_merkle.position(lv, i) for lv, i in perfect])
+        try:
+            return [(lv, found[_merkle.position(lv, i)]) for lv, i in perfect]
+        except KeyError:
+            raise LedgerError(
+                f"the ledger's stored nodes do not cover its {size} entries; "
+                "run bpoguard ledger verify"
+            ) from None
+
+    def _checkpoint_due(self, old_size: int, new_size: int) -> bool:
+        every = self.checkpoint_every
+        if every is None or self.signer is None:
+            return False
+        return new_size // every > old_size // every
+
+    def _insert_checkpoint(self, conn: Connection, size: int, root: bytes) -> Checkpoint:
+        if self.signer is None:
+            raise LedgerError("this ledger has no signing key; it cannot cut checkpoints")
+        cp = self.signer.sign(size, root, self._clock())
+        conn.execute(
+            insert(_tables.checkpoints).values(
+                size=size, root=root, time=int(cp.time.timestamp()), note=cp.note
+            )
+        )
+        return cp
+
+    def _checkpoint_row(self, conn: Connection, size: int) -> Checkpoint | None:
+        cps = _tables.checkpoints
+        row = conn.execute(select(cps).where(cps.c.size == size)).first()
+        return _checkpoint_from_row(row) if row is not None else None
+
+
+def _insert_rows(conn: Connection, into: str, rows: list[tuple[int, bytes]]) -> None:
+    """executemany straight to the driver: SQLAlchemy's per-row parameter handling
+    took half the append time (measured: 2.0 s of 4.2 s for 100,000 entries)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(f"INSERT INTO {into} VALUES ({mark}, {mark})", rows)  # noqa: S608
+
+
+def _checkpoint_from_row(row: Sequence[Any]) -> Checkpoint:
+    size, root, time, note = row
+    return Checkpoint(
+        origin=str(note).split("\n", 1)[0],
+        size=int(size),
+        root=bytes(root),
+        time=dt.datetime.fromtimestamp(int(time), dt.UTC),
+        note=str(note),
+    )
+
+
+def _encode(entry: Mapping[str, Any], n: int) -> bytes:
+    if not isinstance(entry, Mapping):
+        raise LedgerError(f"entry {n} of the batch is a {type(entry).__name__}, not a mapping")
+    try:
+        return canonical_json(dict(entry))
+    except ProofError as exc:
+        raise LedgerError(f"entry {n} of the batch: {exc}") from None
