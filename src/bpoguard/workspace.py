@@ -88,7 +88,9 @@ def upgrade(home: Path, db: str | None = None) -> tuple[str | None, str]:
     try:
         before = store.revision()
         if before is None:
-            raise WorkspaceError(f"database {store.description} has no bpoguard schema; run bpoguard init")
+            raise WorkspaceError(
+                f"database {store.description} has no bpoguard schema; run bpoguard init"
+            )
         store.migrate()
         return before, store.head()
     finally:
