@@ -25,6 +25,27 @@ def test_demo_from_a_fresh_directory_simulates_every_seed_story(tmp_path: Path) 
     truth = json.loads((home / "sim" / "truth.json").read_text())
     assert {s["scenario"] for s in truth["scenarios"]} == {"harvester", "mailbox", "leaver", "ring"}
     assert any(home.glob("lake/day=*/*.parquet"))
+    assert "the ledger verifies" in done.stdout
+
+
+def test_demo_evidence_verifies_with_the_lone_verifier_and_fails_when_edited(
+    tmp_path: Path,
+) -> None:
+    result = demo.run(tmp_path / "d", TINY)
+    assert result.ledger is not None
+    folder = result.ledger.folder
+    assert result.ledger.entry["staff"] == result.simulated.scenarios[0]["persons"][0]
+    args = ["--entry", "entry.json", "--proof", "proof.json", "--checkpoint", "checkpoint.txt",
+            "--key", (folder / "key.txt").read_text().strip()]  # fmt: skip
+    ok = subprocess.run([sys.executable, "-I", "verifier.py", *args], cwd=folder,
+                        capture_output=True, text=True, check=False)  # fmt: skip
+    assert ok.returncode == 0 and ok.stdout.startswith("OK: entry"), ok.stderr
+    entry = json.loads((folder / "entry.json").read_text())
+    entry["fields"] = ["name"]  # a keeper trying to make the harvest look harmless
+    (folder / "entry.json").write_text(json.dumps(entry))
+    bad = subprocess.run([sys.executable, "-I", "verifier.py", *args], cwd=folder,
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert bad.returncode == 1 and "NOT VERIFIED" in bad.stderr
 
 
 def test_demo_replaces_its_own_workspace_but_not_someone_elses(tmp_path: Path) -> None:

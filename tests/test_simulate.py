@@ -17,6 +17,7 @@ from bpoguard.cli import main
 from bpoguard.errors import InputError, WorkspaceError
 from bpoguard.events import lake
 from bpoguard.fields import FieldType
+from bpoguard.ledger import Ledger
 from bpoguard.simulate import world
 from bpoguard.simulate.run import SimConfig, simulate
 from bpoguard.store import models as m
@@ -206,6 +207,7 @@ def test_a_failed_run_leaves_no_rows_no_events_and_no_files(home: Path) -> None:
     with Workspace.open(home) as ws, ws.store.session() as s:
         assert s.scalar(select(func.count()).select_from(m.Customer)) == 0
         assert s.scalar(select(func.count()).select_from(m.Staff)) == 0
+        assert Ledger.for_workspace(ws).size() == 0
 
 
 @pytest.mark.parametrize(
@@ -264,3 +266,23 @@ def test_simulate_command_refuses_bad_values_in_one_line(
     assert main(["simulate", "--home", str(home), *args]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and err.startswith("bpoguard: ")
+
+
+def test_every_record_request_is_a_ledger_entry_that_its_lake_row_points_to(sim) -> None:  # type: ignore[no-untyped-def]
+    home, _ = sim
+    table = _events(home)
+    requests = table.filter(pc.field("source") == "guard").to_pylist()
+    with Workspace.open(home) as ws:
+        ledger = Ledger.for_workspace(ws)
+        assert ledger.size() == len(requests)
+        assert ledger.verify().ok
+        checkpoint = ledger.latest_checkpoint()
+        for row in requests[:: max(1, len(requests) // 50)]:
+            entry = ledger.entry(row["ledger_index"])
+            assert (entry["staff"], entry["customer"], entry["fields"]) == (
+                row["actor"],
+                row["customer_id"],
+                row["fields"],
+            )
+    assert checkpoint is not None and checkpoint.size == len(requests)
+    assert sorted(r["ledger_index"] for r in requests) == list(range(len(requests)))

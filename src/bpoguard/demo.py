@@ -6,18 +6,35 @@ capability adds its step here.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from bpoguard import workspace
-from bpoguard.errors import WorkspaceError
+from bpoguard.errors import LedgerError, WorkspaceError
 from bpoguard.events import lake
+from bpoguard.ledger import Ledger, verifier
 from bpoguard.simulate.run import Progress, SimConfig, SimSummary, simulate
 from bpoguard.workspace import Workspace
 
 MARKER = ".bpoguard-demo"  # marks a folder the demo made, and may replace
 DEMO_CONFIG = SimConfig(agents=240, customers=20_000, days=14, seed=7)
+
+
+@dataclass
+class LedgerEvidence:
+    """One of the harvester's reveals, proven to be in the signed ledger."""
+
+    verified: str  # the standalone verifier's one-line result
+    entries: int
+    checkpoint_size: int
+    entry: dict[str, Any]
+    folder: Path  # entry.json, proof.json, checkpoint.txt, key.txt
 
 
 @dataclass
@@ -27,6 +44,7 @@ class DemoResult:
     home: Path
     simulated: SimSummary
     events_by_source: dict[str, int]
+    ledger: LedgerEvidence | None
 
 
 def run(
@@ -38,12 +56,49 @@ def run(
     (home / MARKER).write_text("made by bpoguard demo; replaced by the next demo run\n")
     with Workspace.open(home) as ws:
         summary = simulate(ws, config, progress)
-        table = lake.dataset(ws.settings.lake_dir).to_table(columns=["source"])
+        table = lake.dataset(ws.settings.lake_dir).to_table()
+        evidence = _prove_first_harvest(ws, table, summary)
     counts = table.group_by("source").aggregate([("source", "count")])
     by_source = dict(
         zip(counts["source"].to_pylist(), counts["source_count"].to_pylist(), strict=True)
     )
-    return DemoResult(home.absolute(), summary, by_source)
+    return DemoResult(home.absolute(), summary, by_source, evidence)
+
+
+def _prove_first_harvest(
+    ws: Workspace, table: pa.Table, summary: SimSummary
+) -> LedgerEvidence | None:
+    """Verify the ledger, then prove the harvester's first reveal as a police analyst would."""
+    harvester = next((s for s in summary.scenarios if s["scenario"] == "harvester"), None)
+    if harvester is None:
+        return None
+    reveals = table.filter(
+        (pc.field("actor") == harvester["persons"][0])
+        & (pc.field("action") == "record.reveal")
+        & pc.field("interaction_id").is_null()
+    ).sort_by("time")
+    ledger = Ledger.for_workspace(ws)
+    report = ledger.verify()
+    checkpoint = ledger.latest_checkpoint()
+    if not report.ok or checkpoint is None or reveals.num_rows == 0:
+        raise LedgerError(f"the demo ledger does not verify: {report.problem}")
+    index = reveals["ledger_index"][0].as_py()
+    files = ledger.inclusion_evidence(index, checkpoint)
+    folder = ws.home / "evidence" / f"entry-{index}"
+    folder.mkdir(parents=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    # The analyst's copy of the verifier travels with the evidence: one file, stdlib only.
+    shutil.copyfile(verifier.__file__, folder / "verifier.py")
+    # Check it the way the analyst will: with the standalone verifier, from the files.
+    verified = verifier.check_inclusion_files(
+        files["entry.json"],
+        json.loads(files["proof.json"]),
+        files["checkpoint.txt"].decode(),
+        verifier.parse_verifier_key(files["key.txt"].decode().strip()),
+    )
+    return LedgerEvidence(verified, report.entries_checked, checkpoint.size,
+                          json.loads(files["entry.json"]), folder)  # fmt: skip
 
 
 def _clear_previous(home: Path) -> None:

@@ -14,8 +14,8 @@ from bpoguard.workspace import Workspace
 
 # Tables and summaries go to stdout; progress bars and notes to stderr, so that
 # `--json` output on stdout is always exactly one JSON document.
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, markup=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 Home = Annotated[
     Path,

@@ -42,10 +42,32 @@ def demo_command(
     for source, count in sorted(result.events_by_source.items()):
         sources.add_row(source, f"{count:,}")
     out.print(sources)
-    out.print(_crimes(result))
+    out.print(_crimes(result), soft_wrap=True)
+    if result.ledger is not None:
+        out.print(_ledger(result.ledger), soft_wrap=True)
     out.print(
-        "Caught: nothing yet. This build records and simulates; the guard, the ledger and\n"
-        "detection are the next capabilities, and each will add its findings here."
+        "Caught: nothing yet. This build simulates and records; the guard and detection\n"
+        "are the next capabilities, and each will add its findings here."
+    )
+
+
+def _ledger(evidence: demo.LedgerEvidence) -> str:
+    entry = evidence.entry
+    folder = evidence.folder
+    return "\n".join(
+        [
+            f"Record: {evidence.entries:,} access decisions in the ledger, every hash re-derived,",
+            f"  checkpoint at size {evidence.checkpoint_size:,} signed; the ledger verifies.",
+            f"  The harvester's first reveal is entry {evidence.folder.name.removeprefix('entry-')}:",
+            f"  {entry['staff']} revealed {', '.join(entry['fields'])}",
+            f"  of customer {entry['customer']} at {entry['t'][:19]} UTC, with no call open.",
+            f"  Standalone verifier: {evidence.verified}",
+            "  A police analyst checks them without bpoguard, with Python 3 and cryptography:",
+            f"    cd {folder}",
+            "    python3 verifier.py --entry entry.json --proof proof.json \\",
+            '      --checkpoint checkpoint.txt --key "$(cat key.txt)"',
+            "",
+        ]
     )
 
 

@@ -143,6 +143,7 @@ def prove(
         cp = _covering_checkpoint(ledger, size, entry)
         proof = ledger.inclusion_proof(entry, cp.size)
         blob = ledger.entry_bytes(entry)
+        evidence = ledger.inclusion_evidence(entry, cp)
         key_text = ledger.signer.verifier_key if ledger.signer else ""
     document: dict[str, Any] = {
         "entry": json.loads(blob),
@@ -151,15 +152,7 @@ def prove(
         "verifier_key": key_text,
     }
     if out_dir is not None:
-        document["files"] = _write_files(
-            out_dir,
-            {
-                "entry.json": blob,
-                "proof.json": _json_bytes(proof.to_json()),
-                "checkpoint.txt": cp.note.encode(),
-                "key.txt": (key_text + "\n").encode(),
-            },
-        )
+        document["files"] = _write_files(out_dir, evidence)
     emit_json(document)
 
 

@@ -69,6 +69,7 @@ def summary_table(summary: SimSummary) -> Table:
         ("interactions", f"{summary.interactions:,}"),
         ("record requests", f"{summary.requests:,}"),
         ("events in the lake", f"{summary.events:,}"),
+        ("ledger entries (signed)", f"{summary.ledger_entries:,}"),
         ("joiners / leavers", f"{summary.joiners} / {summary.leavers}"),
     ):
         table.add_row(label, str(value))

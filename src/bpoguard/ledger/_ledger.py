@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -136,17 +137,44 @@ class Ledger:
         blobs = [_encode(entry, n) for n, entry in enumerate(entries)]
         if not blobs:
             return []
-        leaves = [leaf_hash(blob) for blob in blobs]
         with self._locked() as (conn, size):
-            frontier = self._frontier(conn, size)
-            new_nodes, stack = _merkle.extend(size, frontier, leaves)
-            new_size = size + len(blobs)
-            _insert_rows(conn, "ledger_entries (idx, entry)", list(enumerate(blobs, size)))
-            _insert_rows(conn, "ledger_nodes (pos, hash)", new_nodes)
-            conn.exec_driver_sql(f"UPDATE ledger_head SET size = {new_size:d} WHERE id = 1")  # noqa: S608
-            if self._checkpoint_due(size, new_size):
-                self._insert_checkpoint(conn, new_size, _merkle.fold(h for _, h in stack))
+            return self._append_locked(conn, size, blobs)
+
+    def append_within(self, conn: Connection, entries: Iterable[Mapping[str, Any]]) -> list[int]:
+        """Append inside the caller's open transaction on this ledger's database.
+
+        The entries become durable, and their indexes acknowledged, when the caller
+        commits; they vanish with its rollback. Other writers wait until then.
+        """
+        blobs = [_encode(entry, n) for n, entry in enumerate(entries)]
+        if not blobs:
+            return []
+        return self._append_locked(conn, self._lock_within(conn), blobs)
+
+    def _append_locked(self, conn: Connection, size: int, blobs: list[bytes]) -> list[int]:
+        leaves = [leaf_hash(blob) for blob in blobs]
+        frontier = self._frontier(conn, size)
+        new_nodes, stack = _merkle.extend(size, frontier, leaves)
+        new_size = size + len(blobs)
+        _insert_rows(conn, "ledger_entries (idx, entry)", list(enumerate(blobs, size)))
+        _insert_rows(conn, "ledger_nodes (pos, hash)", new_nodes)
+        conn.exec_driver_sql(f"UPDATE ledger_head SET size = {new_size:d} WHERE id = 1")  # noqa: S608
+        if self._checkpoint_due(size, new_size):
+            self._insert_checkpoint(conn, new_size, _merkle.fold(h for _, h in stack))
         return list(range(size, new_size))
+
+    def _lock_within(self, conn: Connection) -> int:
+        """Take the ledger's write lock inside the caller's transaction; return the size."""
+        if self.store.is_sqlite:
+            # A write takes the file's write lock now, before the size is read, so that
+            # no other writer can read the same size (a deferred BEGIN would not).
+            conn.exec_driver_sql("UPDATE ledger_head SET size = size WHERE id = 1")
+            return self._head(conn)
+        return int(
+            conn.execute(
+                select(_tables.head.c.size).where(_tables.head.c.id == 1).with_for_update()
+            ).scalar_one()
+        )
 
     def checkpoint(self) -> Checkpoint:
         """Cut a signed checkpoint of the log as it is now (or return the one at this size)."""
@@ -219,6 +247,17 @@ class Ledger:
             leaf, *path = _merkle.resolve(ranges, self._reader(conn))
         return InclusionProof(index, tree_size, leaf, path)
 
+    def inclusion_evidence(self, index: int, checkpoint: Checkpoint) -> dict[str, bytes]:
+        """The files a verifier needs for one entry: entry, proof, checkpoint, key."""
+        proof = self.inclusion_proof(index, checkpoint.size)
+        key = self.signer.verifier_key if self.signer else ""
+        return {
+            "entry.json": self.entry_bytes(index),
+            "proof.json": (json.dumps(proof.to_json(), indent=2, sort_keys=True) + "\n").encode(),
+            "checkpoint.txt": checkpoint.note.encode(),
+            "key.txt": (key + "\n").encode(),
+        }
+
     def consistency_proof(self, from_size: int, to_size: int | None = None) -> ConsistencyProof:
         """Proof that the tree of `to_size` entries (default: all) extends that of `from_size`."""
         with self.store.engine.connect() as conn:
@@ -257,10 +296,7 @@ class Ledger:
         with self.store.engine.connect() as conn:
             if not self.store.is_sqlite:
                 with conn.begin():
-                    size = conn.execute(
-                        select(_tables.head.c.size).where(_tables.head.c.id == 1).with_for_update()
-                    ).scalar_one()
-                    yield conn, size
+                    yield conn, self._lock_within(conn)
                 return
             # SQLite: the file's write lock, taken up front so that two writers never
             # both read the same size; FULL sync so a commit survives power loss.

@@ -22,11 +22,13 @@ from typing import Any, TextIO
 import numpy as np
 from sqlalchemy import Connection, func, insert, select, update
 
-from bpoguard.access import UnguardedGateway
+from bpoguard.audit import AuditSink
 from bpoguard.errors import InputError, WorkspaceError
 from bpoguard.events.lake import LakeWriter
+from bpoguard.ledger import Ledger
 from bpoguard.simulate import engine, scenarios, world
 from bpoguard.simulate.engine import Day, Sim
+from bpoguard.simulate.gateway import UnguardedGateway
 from bpoguard.simulate.identities import IdentityFactory
 from bpoguard.store import models as m
 from bpoguard.validators import FIELD_COUNTRIES
@@ -34,6 +36,7 @@ from bpoguard.workspace import Workspace
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 CUSTOMER_CHUNK = 50_000
+AUDIT_BATCH = 5_000  # decisions per ledger append: one write for many entries
 TRUTH_NAME = "truth.json"
 COMPLAINTS_NAME = "complaints.csv"
 
@@ -77,6 +80,7 @@ class SimSummary:
     events: int
     joiners: int
     leavers: int
+    ledger_entries: int  # the ledger's size after the run, at its signed checkpoint
     scenarios: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
 
@@ -95,9 +99,13 @@ def simulate(ws: Workspace, config: SimConfig, progress: Progress | None = None)
     rng = np.random.default_rng([config.seed, 1])
     cast = world.build(config.agents, config.customers, config.start, rng)
     lake = LakeWriter(ws.settings.lake_dir, source="sim")
-    with _staged_files(ws.settings.sim_dir) as staged, store.engine.begin() as conn:
-        try:
-            sim = Sim(world=cast, gateway=UnguardedGateway(conn, lake), lake=lake, seed=config.seed)
+    ledger = Ledger.for_workspace(ws)
+    try:
+        # The store commits first, then sim/ files move into place, then the lake
+        # publishes: a failure before the commit leaves nothing anywhere.
+        with _staged_files(ws.settings.sim_dir) as staged, store.engine.begin() as conn:
+            gateway = UnguardedGateway(conn, lake, AuditSink(ledger, lake, batch=AUDIT_BATCH))
+            sim = Sim(world=cast, gateway=gateway, lake=lake, seed=config.seed)
             engine.prepare(sim)
             for i, scenario in enumerate(chosen):
                 scenario.cast(sim, config.days, np.random.default_rng([config.seed, 2, i]))
@@ -108,10 +116,12 @@ def simulate(ws: Workspace, config: SimConfig, progress: Progress | None = None)
             truth = _truth(config, chosen)
             _write_json(staged(TRUTH_NAME), truth)
             _write_complaints(staged(COMPLAINTS_NAME), chosen, cast)
-            events = lake.commit()
-        except BaseException:
-            lake.abort()
-            raise
+            lake.flush()
+    except BaseException:
+        lake.abort()
+        raise
+    events = lake.commit()
+    checkpoint = ledger.checkpoint()
     return SimSummary(
         config=_config_doc(config),
         staff=len(cast.people),
@@ -124,6 +134,7 @@ def simulate(ws: Workspace, config: SimConfig, progress: Progress | None = None)
         events=events,
         joiners=sum(1 for kind, _, _ in sim.hr_changes if kind == "joined"),
         leavers=sum(1 for kind, _, _ in sim.hr_changes if kind == "left"),
+        ledger_entries=checkpoint.size,
         scenarios=truth["scenarios"],
         files={
             "truth": str(ws.settings.sim_dir / TRUTH_NAME),

@@ -1,0 +1,116 @@
+"""The audit sink: every access decision goes through one function, to two places.
+
+A decision becomes an entry in the tamper-evident ledger and a row in the
+event lake that carries the entry's ledger index, so each can be found from
+the other. Ledger entries are written inside the caller's transaction: they
+are acknowledged when the caller commits, together with whatever else the
+decision changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from bpoguard.access import VERB_ACTIONS, Verb
+from bpoguard.events.lake import LakeWriter
+from bpoguard.events.schema import Event, Outcome
+from bpoguard.fields import FieldType
+from bpoguard.ledger import Ledger
+
+ENTRY_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """One decision on one request for customer data, as the audit trail keeps it."""
+
+    at: dt.datetime  # UTC
+    staff_id: str
+    verb: Verb
+    customer_id: int
+    fields: tuple[FieldType, ...]
+    source_ip: str
+    device_id: str | None
+    interaction_id: int | None
+    allowed: bool
+    reasons: tuple[str, ...]
+    site_id: str | None = None
+
+    def entry(self) -> dict[str, Any]:
+        """The ledger entry: names, ids, decision and reasons; never a field's value."""
+        return {
+            "v": ENTRY_VERSION,
+            "kind": "access",
+            "t": _utc(self.at),
+            "staff": self.staff_id,
+            "verb": self.verb.value,
+            "customer": self.customer_id,
+            "fields": [f.value for f in self.fields],
+            "interaction": self.interaction_id,
+            "device": self.device_id,
+            "ip": self.source_ip,
+            "site": self.site_id,
+            "decision": "allow" if self.allowed else "deny",
+            "reasons": list(self.reasons),
+        }
+
+    def event(self, ledger_index: int) -> Event:
+        """The event-lake row of this decision, pointing at its ledger entry."""
+        return Event(
+            event_id=f"ledger-{ledger_index}",
+            time=self.at,
+            source="guard",
+            action=VERB_ACTIONS[self.verb],
+            outcome=Outcome.ALLOWED if self.allowed else Outcome.DENIED,
+            actor=self.staff_id,
+            target=f"customer:{self.customer_id}",
+            customer_id=self.customer_id,
+            src_ip=self.source_ip,
+            device_id=self.device_id,
+            site_id=self.site_id,
+            reasons=list(self.reasons),
+            interaction_id=self.interaction_id,
+            fields=[f.value for f in self.fields],
+            ledger_index=ledger_index,
+        )
+
+
+class AuditSink:
+    """Writes decisions to the ledger and the lake, one at a time or in batches.
+
+    With ``batch=1`` every emit appends at once and returns the ledger index;
+    a larger batch (for bulk jobs such as the simulator) buffers decisions
+    and appends them together on flush, one ledger write for many entries.
+    """
+
+    def __init__(self, ledger: Ledger, lake: LakeWriter, batch: int = 1) -> None:
+        self._ledger = ledger
+        self._lake = lake
+        self._batch = max(1, batch)
+        self._pending: list[DecisionRecord] = []
+
+    def emit(self, conn: Connection, record: DecisionRecord) -> int | None:
+        """Record one decision; returns its ledger index unless it is still buffered."""
+        self._pending.append(record)
+        if len(self._pending) < self._batch:
+            return None
+        indexes = self.flush(conn)
+        return indexes[-1]
+
+    def flush(self, conn: Connection) -> list[int]:
+        """Append buffered decisions to the ledger (in conn's transaction) and the lake."""
+        if not self._pending:
+            return []
+        records, self._pending = self._pending, []
+        indexes = self._ledger.append_within(conn, [r.entry() for r in records])
+        for record, index in zip(records, indexes, strict=True):
+            self._lake.write(record.event(index))
+        return indexes
+
+
+def _utc(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,112 @@
+"""The record gateway a workspace has before the guard: it records, and allows.
+
+Interactions go to the store, every request to the audit sink (the ledger and
+the event lake) as an allowed decision whose reason says that no policy was
+applied. The guard replaces it with a gateway that decides.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Connection, insert, update
+
+from bpoguard.access import AccessRequest, Decision, InteractionStart
+from bpoguard.audit import AuditSink, DecisionRecord
+from bpoguard.events.lake import LakeWriter
+from bpoguard.events.schema import Action, Event, Outcome
+from bpoguard.store.models import Interaction
+
+UNGUARDED = ("allowed: no guard installed, request recorded without a policy decision",)
+
+
+class UnguardedGateway:
+    """Records interactions in the store and requests through the audit sink; allows all.
+
+    Writes go through the given connection, whose transaction the caller owns;
+    interactions and audit entries are batched until flush().
+    """
+
+    def __init__(self, conn: Connection, lake: LakeWriter, sink: AuditSink, batch: int = 20_000):
+        self._conn = conn
+        self._lake = lake
+        self._sink = sink
+        self._batch = batch
+        self._pending: dict[int, dict[str, object]] = {}
+        self._events = 0
+
+    def open_interaction(self, start: InteractionStart) -> None:
+        self._pending[start.id] = {
+            "id": start.id,
+            "contract_id": start.contract_id,
+            "staff_id": start.staff_id,
+            "customer_id": start.customer_id,
+            "purpose": start.purpose,
+            "channel": start.channel,
+            "opened_at": start.at,
+            "closed_at": None,
+        }
+        self._crm_event(Action.INTERACTION_OPEN, start.id, start.at, start.staff_id,
+                        start.customer_id, start.purpose, start.site_id)  # fmt: skip
+        if len(self._pending) >= self._batch:
+            self.flush()
+
+    def close_interaction(self, interaction_id: int, at: dt.datetime) -> None:
+        row = self._pending.get(interaction_id)
+        if row is None:
+            self._conn.execute(
+                update(Interaction).where(Interaction.id == interaction_id).values(closed_at=at)
+            )
+        else:
+            row["closed_at"] = at
+        self._crm_event(Action.INTERACTION_CLOSE, interaction_id, at)
+
+    def request(self, request: AccessRequest) -> Decision:
+        record = DecisionRecord(
+            at=request.at,
+            staff_id=request.staff_id,
+            verb=request.verb,
+            customer_id=request.customer_id,
+            fields=request.fields,
+            source_ip=request.source_ip,
+            device_id=request.device_id,
+            interaction_id=request.interaction_id,
+            allowed=True,
+            reasons=UNGUARDED,
+        )
+        index = self._sink.emit(self._conn, record)
+        return Decision(allowed=True, reasons=UNGUARDED, ledger_index=index)
+
+    def flush(self) -> None:
+        """Write batched interactions and audit entries."""
+        if self._pending:
+            self._conn.execute(insert(Interaction), list(self._pending.values()))
+            self._pending.clear()
+        self._sink.flush(self._conn)
+
+    def _crm_event(
+        self,
+        action: Action,
+        interaction_id: int,
+        at: dt.datetime,
+        staff_id: str | None = None,
+        customer_id: int | None = None,
+        purpose: str | None = None,
+        site_id: str | None = None,
+    ) -> None:
+        self._events += 1
+        self._lake.write(
+            Event(
+                event_id=f"crm-{self._lake.run_id}-{self._events}",
+                time=at,
+                source="crm",
+                action=action,
+                outcome=Outcome.SUCCESS,
+                actor=staff_id,
+                target=f"interaction:{interaction_id}",
+                customer_id=customer_id,
+                site_id=site_id,
+                interaction_id=interaction_id,
+                purpose=purpose,
+            )
+        )
