@@ -74,19 +74,21 @@ def load(home: Path, db_override: str | None = None) -> Settings:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     workspace = _table(doc, "workspace", path)
-    if workspace.get("format") != FORMAT:
-        raise ConfigError(
-            f"{path}: workspace format {workspace.get('format')!r}, expected {FORMAT}"
-        )
+    fmt = workspace.get("format")
+    if type(fmt) is not int or fmt != FORMAT:  # True == 1 and 1.0 == 1 in Python
+        raise ConfigError(f"{path}: workspace format {fmt!r}, expected {FORMAT}")
     store = _table(doc, "store", path, required=False)
     url = store.get("url")
     if url is not None and (not isinstance(url, str) or not url):
         raise ConfigError(f"{path}: [store] url must be a non-empty string")
     ledger = _table(doc, "ledger", path)
     origin = ledger.get("origin")
-    if not isinstance(origin, str) or not origin or "\n" in origin:
-        raise ConfigError(f"{path}: [ledger] origin must be one line of text")
+    if not isinstance(origin, str) or not origin or not origin.isprintable() or " " in origin:
+        # The origin is the first line of every signed checkpoint (C2SP tlog-checkpoint).
+        raise ConfigError(f"{path}: [ledger] origin must be one word of printable text")
     return Settings(
         home=home,
         created=str(workspace.get("created", "")),

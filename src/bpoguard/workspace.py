@@ -153,29 +153,47 @@ def _create_schema(staging: Path, home: Path, db: str | None) -> None:
     else:
         store = Store(db)
         store.check_reachable()
-        if store.has_foreign_tables():
+        problem = _not_empty(store)
+        if problem:
             store.dispose()
-            raise WorkspaceError(
-                f"database {store.description} holds tables that are not bpoguard's; "
-                "give an empty database"
-            )
+            raise WorkspaceError(f"database {store.description} {problem}; give an empty database")
     try:
         store.migrate()
     finally:
         store.dispose()
 
 
+def _not_empty(store: Store) -> str | None:
+    """Why a database given for a new workspace cannot be used, or None."""
+    if store.has_foreign_tables():
+        return "holds tables that are not bpoguard's"
+    if store.revision() is not None:
+        # Another workspace's data, sealed and signed with that workspace's keys.
+        return "already holds a bpoguard workspace"
+    return None
+
+
 def _swap_in(staging: Path, home: Path) -> Path | None:
     """Move staging to home; an occupied home is renamed aside first."""
     replaced = None
     if _occupied(home):
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        replaced = home.with_name(f"{home.name}.replaced-{stamp}")
+        replaced = _aside(home)
         home.rename(replaced)
     elif home.exists():
         home.rmdir()  # an empty folder: nothing to keep
     staging.rename(home)
     return replaced
+
+
+def _aside(home: Path) -> Path:
+    """A free name beside home for the workspace being replaced."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    candidate = home.with_name(f"{home.name}.replaced-{stamp}")
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = home.with_name(f"{home.name}.replaced-{stamp}-{n}")
+    return candidate
 
 
 def _new_signing_key() -> bytes:

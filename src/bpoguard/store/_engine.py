@@ -23,11 +23,15 @@ def parse_url(url: str) -> URL:
     """Parse and check a database URL; PostgreSQL URLs are routed to psycopg 3."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number, say
         raise StoreError(
             "malformed database URL; expected sqlite:///PATH or "
             "postgresql://USER:PASSWORD@HOST:PORT/DB"
         ) from None
+    if parsed.host and "@" in parsed.host:
+        # An unescaped '@' in the password: the rest of the password would be
+        # taken for the host name and shown in messages.
+        raise StoreError("malformed database URL: write '@' in a password as %40")
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED:
         raise StoreError(
