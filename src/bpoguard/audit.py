@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from bpoguard.access import VERB_ACTIONS, Verb
+from bpoguard.access import VERB_ACTIONS, AccessRequest, Verb
 from bpoguard.events.lake import LakeWriter
 from bpoguard.events.schema import Event, Outcome
 from bpoguard.fields import FieldType
@@ -39,6 +39,29 @@ class DecisionRecord:
     allowed: bool
     reasons: tuple[str, ...]
     site_id: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        request: AccessRequest,
+        allowed: bool,
+        reasons: tuple[str, ...],
+        site_id: str | None = None,
+    ) -> DecisionRecord:
+        """The record of a decision on a request."""
+        return cls(
+            at=request.at,
+            staff_id=request.staff_id,
+            verb=request.verb,
+            customer_id=request.customer_id,
+            fields=request.fields,
+            source_ip=request.source_ip,
+            device_id=request.device_id,
+            interaction_id=request.interaction_id,
+            allowed=allowed,
+            reasons=reasons,
+            site_id=site_id,
+        )
 
     def entry(self) -> dict[str, Any]:
         """The ledger entry: names, ids, decision and reasons; never a field's value."""

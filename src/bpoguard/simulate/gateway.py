@@ -62,18 +62,7 @@ class UnguardedGateway:
         self._crm_event(Action.INTERACTION_CLOSE, interaction_id, at)
 
     def request(self, request: AccessRequest) -> Decision:
-        record = DecisionRecord(
-            at=request.at,
-            staff_id=request.staff_id,
-            verb=request.verb,
-            customer_id=request.customer_id,
-            fields=request.fields,
-            source_ip=request.source_ip,
-            device_id=request.device_id,
-            interaction_id=request.interaction_id,
-            allowed=True,
-            reasons=UNGUARDED,
-        )
+        record = DecisionRecord.of(request, allowed=True, reasons=UNGUARDED)
         index = self._sink.emit(self._conn, record)
         return Decision(allowed=True, reasons=UNGUARDED, ledger_index=index)
 

@@ -10,7 +10,11 @@ from bpoguard.store._base import Base
 
 # Modules that declare tables on Base. Importing them registers their tables;
 # a module that owns tables adds itself here and ships an Alembic revision.
-TABLE_MODULES = ("bpoguard.store.models", "bpoguard.ledger._tables")
+TABLE_MODULES = (
+    "bpoguard.store.models",
+    "bpoguard.ledger._tables",
+    "bpoguard.guard.usage",
+)
 
 
 def metadata() -> MetaData:

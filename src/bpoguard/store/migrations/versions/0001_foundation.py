@@ -19,7 +19,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "organisations",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -226,7 +225,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     with op.batch_alter_table("interactions", schema=None) as batch_op:
         batch_op.drop_index("ix_interactions_staff_opened")
         batch_op.drop_index("ix_interactions_customer")
