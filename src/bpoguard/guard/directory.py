@@ -178,29 +178,29 @@ def _sites(conn: Connection) -> dict[str, SiteInfo]:
 
 def _contracts(conn: Connection) -> dict[str, ContractInfo]:
     purposes: dict[str, dict[str, PurposeInfo]] = {}
-    for p in (
-        conn.execute(select(m.Purpose)).scalars()
-        if False
-        else conn.execute(
-            select(m.Purpose.contract_id, m.Purpose.name, m.Purpose.fields, m.Purpose.revealable)
-        )
-    ):
+    rows = conn.execute(
+        select(m.Purpose.contract_id, m.Purpose.name, m.Purpose.fields, m.Purpose.revealable)
+    )
+    for p in rows:
         purposes.setdefault(p.contract_id, {})[p.name] = PurposeInfo(
             frozenset(FieldType(f) for f in p.fields), frozenset(FieldType(f) for f in p.revealable)
         )
-    contracts = {}
-    for c in conn.execute(select(m.Contract)).scalars():
-        contracts[c.id] = ContractInfo(
-            id=c.id,
-            client_id=c.client_id,
-            allowed_sites=frozenset(c.allowed_sites),
-            records_per_shift=c.records_per_shift,
-            records_per_hour=c.records_per_hour,
-            reveals_per_shift=c.reveals_per_shift,
-            off_premises_ban=c.off_premises_ban,
-            purposes=purposes.get(c.id, {}),
+    c = m.Contract
+    columns = (c.id, c.client_id, c.allowed_sites, c.records_per_shift, c.records_per_hour,
+               c.reveals_per_shift, c.off_premises_ban)  # fmt: skip
+    return {
+        r.id: ContractInfo(
+            id=r.id,
+            client_id=r.client_id,
+            allowed_sites=frozenset(r.allowed_sites),
+            records_per_shift=r.records_per_shift,
+            records_per_hour=r.records_per_hour,
+            reveals_per_shift=r.reveals_per_shift,
+            off_premises_ban=r.off_premises_ban,
+            purposes=purposes.get(r.id, {}),
         )
-    return contracts
+        for r in conn.execute(select(*columns))
+    }
 
 
 def _hhmm(text: str) -> dt.time:

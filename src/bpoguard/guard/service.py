@@ -90,10 +90,11 @@ class Guard:
     def __init__(
         self,
         store: Store,
-        values: ValueSource,
+        values: ValueSource | None,
         sink: AuditSink,
         policies: PolicyStore | None = None,
     ) -> None:
+        """`values` None: a guard that decides and records but serves no values."""
         self._store = store
         self._values = values
         self._sink = sink
@@ -134,7 +135,7 @@ class Guard:
             decision, _ = self._decide(conn, request)
             if not decision.allowed:
                 return Slice(request.customer_id, decision)
-            values = self._values.get(conn, request.customer_id, request.fields)
+            values = self._vault.get(conn, request.customer_id, request.fields)
         masked = mask_slice(request.fields, {f.value: v for f, v in values.items()})
         return Slice(request.customer_id, decision, masked)
 
@@ -146,7 +147,7 @@ class Guard:
             decision, _ = self._decide(conn, request)
             if not decision.allowed:
                 return Revealed(request.customer_id, request.fields[0], decision)
-            value = self._values.get(conn, request.customer_id, request.fields)
+            value = self._vault.get(conn, request.customer_id, request.fields)
         field_ = request.fields[0]
         return Revealed(request.customer_id, field_, decision, value.get(field_))
 
@@ -163,11 +164,17 @@ class Guard:
                 return Verification(_deny(decision, "denied: no verification attempts left "
                                           f"in interaction {request.interaction_id}"))  # fmt: skip
             field_ = request.fields[0]
-            stored = self._values.get(conn, request.customer_id, request.fields).get(field_)
+            stored = self._vault.get(conn, request.customer_id, request.fields).get(field_)
         match = stored is not None and _matches(field_, stored, answer, customer.country)
         return Verification(decision, match, left)
 
     # -- housekeeping ------------------------------------------------------------------------
+
+    @property
+    def _vault(self) -> ValueSource:
+        if self._values is None:
+            raise InputError("this guard has no vault: it decides and records, serves no values")
+        return self._values
 
     @property
     def directory(self) -> Directory:
