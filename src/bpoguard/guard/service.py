@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from bpoguard.access import AccessRequest, Decision, InteractionStart, Verb
 from bpoguard.audit import AuditSink, DecisionRecord
@@ -295,12 +295,19 @@ def _window(directory: Directory, staff: StaffInfo, at: dt.datetime) -> ShiftWin
     return shift_window(site, staff.shift, at) if site else None
 
 
+# Built once; SQLAlchemy caches their compiled form (building them per request was
+# a measurable share of a decision).
+_CUSTOMER = select(
+    m.Customer.id, m.Customer.client_id, m.Customer.country, m.Customer.is_canary
+).where(m.Customer.id == bindparam("id"))
+_INTERACTION = select(
+    m.Interaction.staff_id, m.Interaction.customer_id, m.Interaction.purpose,
+    m.Interaction.closed_at,
+).where(m.Interaction.id == bindparam("id"))  # fmt: skip
+
+
 def _customer(conn: Connection, customer_id: int) -> _Customer | None:
-    row = conn.execute(
-        select(m.Customer.id, m.Customer.client_id, m.Customer.country, m.Customer.is_canary).where(
-            m.Customer.id == customer_id
-        )
-    ).first()
+    row = conn.execute(_CUSTOMER, {"id": customer_id}).first()
     return _Customer(row.id, row.client_id, row.country, row.is_canary) if row else None
 
 
@@ -309,10 +316,7 @@ def _interaction(
 ) -> Row[str, int, str, dt.datetime | None] | None:
     if interaction_id is None:
         return None
-    return conn.execute(
-        select(m.Interaction.staff_id, m.Interaction.customer_id, m.Interaction.purpose,
-               m.Interaction.closed_at).where(m.Interaction.id == interaction_id)
-    ).first()  # fmt: skip
+    return conn.execute(_INTERACTION, {"id": interaction_id}).first()
 
 
 def _matches(field_: FieldType, stored: str, answer: str, country: str) -> bool:
