@@ -12,7 +12,7 @@ from bpoguard.errors import WorkspaceError
 from bpoguard.simulate.run import SimConfig
 
 BIN = Path(sys.executable).parent / "bpoguard"
-TINY = SimConfig(agents=36, customers=2_000, days=5, seed=3)
+TINY = SimConfig(agents=36, customers=2_000, days=5, seed=3, guard=True)
 
 
 def test_demo_from_a_fresh_directory_simulates_every_seed_story(tmp_path: Path) -> None:
@@ -26,6 +26,7 @@ def test_demo_from_a_fresh_directory_simulates_every_seed_story(tmp_path: Path) 
     assert {s["scenario"] for s in truth["scenarios"]} == {"harvester", "mailbox", "leaver", "ring"}
     assert any(home.glob("lake/day=*/*.parquet"))
     assert "the ledger verifies" in done.stdout
+    assert "Guard: every request above was decided" in done.stdout
 
 
 def test_demo_evidence_verifies_with_the_lone_verifier_and_fails_when_edited(
@@ -35,6 +36,9 @@ def test_demo_evidence_verifies_with_the_lone_verifier_and_fails_when_edited(
     assert result.ledger is not None
     folder = result.ledger.folder
     assert result.ledger.entry["staff"] == result.simulated.scenarios[0]["persons"][0]
+    assert result.ledger.entry["decision"] == "deny"
+    harvester = next(o for o in result.guard if o.scenario == "harvester")
+    assert harvester.denied > 0 and harvester.top_reason is not None
     args = ["--entry", "entry.json", "--proof", "proof.json", "--checkpoint", "checkpoint.txt",
             "--key", (folder / "key.txt").read_text().strip()]  # fmt: skip
     ok = subprocess.run([sys.executable, "-I", "verifier.py", *args], cwd=folder,

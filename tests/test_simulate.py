@@ -286,3 +286,21 @@ def test_every_record_request_is_a_ledger_entry_that_its_lake_row_points_to(sim)
             )
     assert checkpoint is not None and checkpoint.size == len(requests)
     assert sorted(r["ledger_index"] for r in requests) == list(range(len(requests)))
+
+
+def test_with_the_guard_deciding_the_culprits_are_refused_and_ordinary_work_is_not(
+    tmp_path: Path,
+) -> None:
+    truth = _simulate(tmp_path / "ws", SimConfig(agents=48, customers=2_000, days=6, seed=4,
+                                                 guard=True))  # fmt: skip
+    culprits = {s["scenario"]: s["persons"] for s in truth["scenarios"]}  # type: ignore[index, union-attr]
+    rows = _events(tmp_path / "ws").filter(pc.field("source") == "guard").to_pylist()
+    harvested = [r for r in rows if r["actor"] == culprits["harvester"][0]
+                 and r["interaction_id"] is None]  # fmt: skip
+    assert harvested and all(r["outcome"] == "denied" for r in harvested)
+    exports = [r for r in rows if r["action"] == "record.export"]
+    assert exports and all(r["outcome"] == "denied" for r in exports)
+    cast = {person for persons in culprits.values() for person in persons}
+    everyone_else = [r for r in rows if r["actor"] not in cast]
+    refused = sum(r["outcome"] == "denied" for r in everyone_else)
+    assert refused / len(everyone_else) < 0.01  # calls at the very end of a shift, only

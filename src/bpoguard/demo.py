@@ -23,12 +23,13 @@ from bpoguard.simulate.run import Progress, SimConfig, SimSummary, simulate
 from bpoguard.workspace import Workspace
 
 MARKER = ".bpoguard-demo"  # marks a folder the demo made, and may replace
-DEMO_CONFIG = SimConfig(agents=240, customers=20_000, days=14, seed=7)
+# Small enough to run in well under a minute with the guard deciding every request.
+DEMO_CONFIG = SimConfig(agents=100, customers=10_000, days=10, seed=7, guard=True)
 
 
 @dataclass
 class LedgerEvidence:
-    """One of the harvester's reveals, proven to be in the signed ledger."""
+    """The harvester's first attempt to reveal, proven to be in the signed ledger."""
 
     verified: str  # the standalone verifier's one-line result
     entries: int
@@ -38,12 +39,24 @@ class LedgerEvidence:
 
 
 @dataclass
+class GuardOutcome:
+    """What the guard did with one culprit's requests for customer data."""
+
+    scenario: str
+    person: str
+    requests: int
+    denied: int
+    top_reason: str | None  # the commonest first reason of a denial
+
+
+@dataclass
 class DemoResult:
     """What the demo did: the world it simulated and what its records show."""
 
     home: Path
     simulated: SimSummary
     events_by_source: dict[str, int]
+    guard: list[GuardOutcome]
     ledger: LedgerEvidence | None
 
 
@@ -62,13 +75,30 @@ def run(
     by_source = dict(
         zip(counts["source"].to_pylist(), counts["source_count"].to_pylist(), strict=True)
     )
-    return DemoResult(home.absolute(), summary, by_source, evidence)
+    outcomes = _guard_outcomes(table, summary) if config.guard else []
+    return DemoResult(home.absolute(), summary, by_source, outcomes, evidence)
+
+
+def _guard_outcomes(table: pa.Table, summary: SimSummary) -> list[GuardOutcome]:
+    """Per culprit: how many of their requests the guard saw, refused, and why."""
+    decisions = table.filter(pc.field("source") == "guard")
+    outcomes = []
+    for truth in summary.scenarios:
+        for person in truth["persons"]:
+            mine = decisions.filter(pc.field("actor") == person)
+            denied = mine.filter(pc.field("outcome") == "denied")
+            reasons = [r[0] for r in denied["reasons"].to_pylist() if r]
+            top = max(set(reasons), key=reasons.count) if reasons else None
+            outcomes.append(
+                GuardOutcome(truth["scenario"], person, mine.num_rows, denied.num_rows, top)
+            )
+    return outcomes
 
 
 def _prove_first_harvest(
     ws: Workspace, table: pa.Table, summary: SimSummary
 ) -> LedgerEvidence | None:
-    """Verify the ledger, then prove the harvester's first reveal as a police analyst would."""
+    """Verify the ledger, then prove the harvester's first reveal attempt as an analyst would."""
     harvester = next((s for s in summary.scenarios if s["scenario"] == "harvester"), None)
     if harvester is None:
         return None

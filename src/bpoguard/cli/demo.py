@@ -43,12 +43,27 @@ def demo_command(
         sources.add_row(source, f"{count:,}")
     out.print(sources)
     out.print(_crimes(result), soft_wrap=True)
+    if result.guard:
+        out.print(_guard(result), soft_wrap=True)
     if result.ledger is not None:
         out.print(_ledger(result.ledger), soft_wrap=True)
     out.print(
-        "Caught: nothing yet. This build simulates and records; the guard and detection\n"
-        "are the next capabilities, and each will add its findings here."
+        "Not yet shown: detection (the mailbox takeover and the ring leave no trace the\n"
+        "guard can refuse) and leak tracing; they are the next capabilities."
     )
+
+
+def _guard(result: demo.DemoResult) -> str:
+    lines = [
+        "Guard: every request above was decided by the contracts' Cedar policies; "
+        f"{result.simulated.denied:,} were refused. The culprits' requests:"
+    ]
+    for o in result.guard:
+        share = f"{o.denied:,} of {o.requests:,} refused" if o.requests else "no record requests"
+        lines.append(f"  {o.scenario:<10} {o.person}: {share}")
+        if o.top_reason:
+            lines.append(f"  {'':<10} most often: {o.top_reason}")
+    return "\n".join(lines) + "\n"
 
 
 def _ledger(evidence: demo.LedgerEvidence) -> str:
@@ -58,9 +73,10 @@ def _ledger(evidence: demo.LedgerEvidence) -> str:
         [
             f"Record: {evidence.entries:,} access decisions in the ledger, every hash re-derived,",
             f"  checkpoint at size {evidence.checkpoint_size:,} signed; the ledger verifies.",
-            f"  The harvester's first reveal is entry {evidence.folder.name.removeprefix('entry-')}:",
-            f"  {entry['staff']} revealed {', '.join(entry['fields'])}",
-            f"  of customer {entry['customer']} at {entry['t'][:19]} UTC, with no call open.",
+            f"  The harvester's first attempt is entry {evidence.folder.name.removeprefix('entry-')}:",
+            f"  {entry['staff']} asked to reveal {', '.join(entry['fields'])}",
+            f"  of customer {entry['customer']} at {entry['t'][:19]} UTC, with no call open;",
+            f"  decision: {entry['decision']} ({'; '.join(entry['reasons'])}).",
             f"  Standalone verifier: {evidence.verified}",
             "  A police analyst checks them without bpoguard, with Python 3 and cryptography:",
             f"    cd {folder}",

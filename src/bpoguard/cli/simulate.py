@@ -32,6 +32,9 @@ def simulate_command(
         list[str] | None,
         typer.Option("--set", help="Scenario setting, e.g. --set ring.size=4 (repeatable)."),
     ] = None,
+    guard: Annotated[
+        bool, typer.Option("--guard/--no-guard", help="Have the guard decide every request.")
+    ] = False,
     json_out: Json = False,
 ) -> None:
     """Simulate a BPO world into the workspace, with a ground-truth file. [admin]"""
@@ -47,6 +50,7 @@ def simulate_command(
         start=first,
         scenarios=scenarios,
         settings=tuple(settings or ()),
+        guard=guard,
     )
     config.check()
     with open_workspace(home, db) as ws, stages() as progress:
@@ -67,7 +71,7 @@ def summary_table(summary: SimSummary) -> Table:
         ("staff (agents)", f"{summary.staff:,} ({summary.agents:,})"),
         ("customers", f"{summary.customers:,}"),
         ("interactions", f"{summary.interactions:,}"),
-        ("record requests", f"{summary.requests:,}"),
+        ("record requests (denied)", f"{summary.requests:,} ({summary.denied:,})"),
         ("events in the lake", f"{summary.events:,}"),
         ("ledger entries (signed)", f"{summary.ledger_entries:,}"),
         ("joiners / leavers", f"{summary.joiners} / {summary.leavers}"),

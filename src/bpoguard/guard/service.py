@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -93,45 +94,49 @@ class Guard:
         values: ValueSource | None,
         sink: AuditSink,
         policies: PolicyStore | None = None,
+        conn: Connection | None = None,
     ) -> None:
-        """`values` None: a guard that decides and records but serves no values."""
+        """`values` None: a guard that decides and records but serves no values.
+
+        `conn`: work inside this connection's open transaction (bulk callers such
+        as the simulator) instead of one transaction a request.
+        """
         self._store = store
         self._values = values
         self._sink = sink
         self._policies = policies or PolicyStore()
         self._directory: Directory | None = None
+        self._conn = conn
 
     # -- the CRM's side --------------------------------------------------------------------
 
     def open_interaction(self, start: InteractionStart) -> None:
         """Record that a call or ticket began (the telephony or CRM system calls this)."""
-        with self._store.engine.begin() as conn:
+        with self._transaction() as conn:
             contract = self.directory.contract(start.contract_id)
             self.directory.staff(start.staff_id)
             if start.purpose not in contract.purposes:
                 raise InputError(f"contract {contract.id} has no purpose {start.purpose!r}")
-            conn.execute(insert(m.Interaction).values(
-                id=start.id, contract_id=start.contract_id, staff_id=start.staff_id,
-                customer_id=start.customer_id, purpose=start.purpose, channel=start.channel,
-                opened_at=start.at, closed_at=None))  # fmt: skip
+            row = {"id": start.id, "contract_id": start.contract_id, "staff_id": start.staff_id,
+                   "customer_id": start.customer_id, "purpose": start.purpose,
+                   "channel": start.channel, "opened_at": start.at, "closed_at": None}  # fmt: skip
+            conn.execute(_OPEN, row)
 
     def close_interaction(self, interaction_id: int, at: dt.datetime) -> None:
         """Record that a call or ticket ended; reads in it are refused from then on."""
-        with self._store.engine.begin() as conn:
-            conn.execute(
-                update(m.Interaction).where(m.Interaction.id == interaction_id).values(closed_at=at)
-            )
+        with self._transaction() as conn:
+            conn.execute(_CLOSE, {"b_id": interaction_id, "b_at": at})
 
     # -- the agent's side ------------------------------------------------------------------
 
     def request(self, request: AccessRequest) -> Decision:
         """Decide and record a request without serving values (bulk and simulated callers)."""
-        with self._store.engine.begin() as conn:
+        with self._transaction() as conn:
             return self._decide(conn, request)[0]
 
     def view(self, request: AccessRequest) -> Slice:
         """The masked slice of the fields asked for, if the policies allow it."""
-        with self._store.engine.begin() as conn:
+        with self._transaction() as conn:
             decision, _ = self._decide(conn, request)
             if not decision.allowed:
                 return Slice(request.customer_id, decision)
@@ -143,7 +148,7 @@ class Guard:
         """One field in the clear, if the purpose allows revealing it and a reason is given."""
         if len(request.fields) != 1:
             raise InputError("reveal one field at a time")
-        with self._store.engine.begin() as conn:
+        with self._transaction() as conn:
             decision, _ = self._decide(conn, request)
             if not decision.allowed:
                 return Revealed(request.customer_id, request.fields[0], decision)
@@ -155,7 +160,7 @@ class Guard:
         """Check what the caller says against the record; the agent learns only match or not."""
         if len(request.fields) != 1:
             raise InputError("verify one field at a time")
-        with self._store.engine.begin() as conn:
+        with self._transaction() as conn:
             decision, customer = self._decide(conn, request)
             if not decision.allowed or customer is None or request.interaction_id is None:
                 return Verification(decision)
@@ -169,6 +174,19 @@ class Guard:
         return Verification(decision, match, left)
 
     # -- housekeeping ------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write buffered audit entries (a bulk guard's sink batches them)."""
+        with self._transaction() as conn:
+            self._sink.flush(conn)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        if self._conn is not None:
+            yield self._conn
+            return
+        with self._store.engine.begin() as conn:
+            yield conn
 
     @property
     def _vault(self) -> ValueSource:
@@ -185,7 +203,7 @@ class Guard:
 
     def refresh(self) -> None:
         """Reload staff, devices, sites and contracts (after HR or asset changes)."""
-        with self._store.engine.connect() as conn:
+        with self._transaction() as conn:
             self._directory = Directory.load(conn)
 
     # -- deciding ----------------------------------------------------------------------------
@@ -304,6 +322,12 @@ _INTERACTION = select(
     m.Interaction.staff_id, m.Interaction.customer_id, m.Interaction.purpose,
     m.Interaction.closed_at,
 ).where(m.Interaction.id == bindparam("id"))  # fmt: skip
+_OPEN = insert(m.Interaction)
+_CLOSE = (
+    update(m.Interaction)
+    .where(m.Interaction.id == bindparam("b_id"))
+    .values(closed_at=bindparam("b_at"))
+)
 
 
 def _customer(conn: Connection, customer_id: int) -> _Customer | None:

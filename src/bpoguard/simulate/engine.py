@@ -65,6 +65,7 @@ class Sim:
     next_event: int = 1
     calls: int = 0
     requests: int = 0
+    denied: int = 0
     hr_changes: list[tuple[str, str, dt.date]] = field(default_factory=list)
     cast: set[str] = field(default_factory=set)  # people given a part in a scenario
     call_hooks: list[Callable[[Person, int, dt.datetime, Day], None]] = field(default_factory=list)
@@ -90,7 +91,7 @@ class Sim:
     ) -> None:
         """Put one request to the gateway, as the agent's desktop would."""
         self.requests += 1
-        self.gateway.request(
+        decision = self.gateway.request(
             AccessRequest(
                 staff_id=person.id,
                 verb=verb,
@@ -103,6 +104,7 @@ class Sim:
                 reason=reason,
             )
         )
+        self.denied += not decision.allowed
 
     def pick_customers(self, client: str, rng: np.random.Generator, n: int) -> np.ndarray:
         """Customers who call: a few call often, most rarely (a skewed draw)."""
@@ -196,18 +198,11 @@ def _calls(
         interaction = sim.next_interaction
         sim.next_interaction += 1
         sim.calls += 1
-        sim.gateway.open_interaction(
-            InteractionStart(
-                interaction,
-                ctr,
-                person.id,
-                customer,
-                purpose,
-                CHANNELS[channel_idx[i]],
-                opened,
-                team.site,
-            )
-        )
+        start = InteractionStart(interaction, ctr, person.id, customer, purpose,
+                                 CHANNELS[channel_idx[i]], opened, team.site)  # fmt: skip
+        sim.gateway.open_interaction(start)
+        closed = opened + dt.timedelta(seconds=float(durations[i]))
+        _crm_events(sim, start, closed)
         desk = person.devices[0]
         at = opened + dt.timedelta(seconds=8)
         sim.ask(person, Verb.VIEW, customer, fields, at, person.desk_ip, desk, interaction)
@@ -238,9 +233,23 @@ def _calls(
             )
         for hook in sim.call_hooks:
             hook(person, customer, opened, day)
-        sim.gateway.close_interaction(
-            interaction, opened + dt.timedelta(seconds=float(durations[i]))
-        )
+        sim.gateway.close_interaction(interaction, closed)
+
+
+def _crm_events(sim: Sim, start: InteractionStart, closed: dt.datetime) -> None:
+    """What the CRM's own log says of a call: when it was opened and closed, and why."""
+    common: dict[str, Any] = {
+        "source": "crm",
+        "outcome": Outcome.SUCCESS,
+        "actor": start.staff_id,
+        "target": f"interaction:{start.id}",
+        "customer_id": start.customer_id,
+        "site_id": start.site_id,
+        "interaction_id": start.id,
+        "purpose": start.purpose,
+    }
+    sim.emit(time=start.at, action=Action.INTERACTION_OPEN, **common)
+    sim.emit(time=closed, action=Action.INTERACTION_CLOSE, **common)
 
 
 def _logon_logoff(sim: Sim, person: Person, start: dt.datetime, day: Day) -> None:

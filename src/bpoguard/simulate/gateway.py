@@ -13,8 +13,6 @@ from sqlalchemy import Connection, insert, update
 
 from bpoguard.access import AccessRequest, Decision, InteractionStart
 from bpoguard.audit import AuditSink, DecisionRecord
-from bpoguard.events.lake import LakeWriter
-from bpoguard.events.schema import Action, Event, Outcome
 from bpoguard.store.models import Interaction
 
 UNGUARDED = ("allowed: no guard installed, request recorded without a policy decision",)
@@ -27,13 +25,11 @@ class UnguardedGateway:
     interactions and audit entries are batched until flush().
     """
 
-    def __init__(self, conn: Connection, lake: LakeWriter, sink: AuditSink, batch: int = 20_000):
+    def __init__(self, conn: Connection, sink: AuditSink, batch: int = 20_000) -> None:
         self._conn = conn
-        self._lake = lake
         self._sink = sink
         self._batch = batch
         self._pending: dict[int, dict[str, object]] = {}
-        self._events = 0
 
     def open_interaction(self, start: InteractionStart) -> None:
         self._pending[start.id] = {
@@ -46,8 +42,6 @@ class UnguardedGateway:
             "opened_at": start.at,
             "closed_at": None,
         }
-        self._crm_event(Action.INTERACTION_OPEN, start.id, start.at, start.staff_id,
-                        start.customer_id, start.purpose, start.site_id)  # fmt: skip
         if len(self._pending) >= self._batch:
             self.flush()
 
@@ -59,7 +53,6 @@ class UnguardedGateway:
             )
         else:
             row["closed_at"] = at
-        self._crm_event(Action.INTERACTION_CLOSE, interaction_id, at)
 
     def request(self, request: AccessRequest) -> Decision:
         record = DecisionRecord.of(request, allowed=True, reasons=UNGUARDED)
@@ -72,30 +65,3 @@ class UnguardedGateway:
             self._conn.execute(insert(Interaction), list(self._pending.values()))
             self._pending.clear()
         self._sink.flush(self._conn)
-
-    def _crm_event(
-        self,
-        action: Action,
-        interaction_id: int,
-        at: dt.datetime,
-        staff_id: str | None = None,
-        customer_id: int | None = None,
-        purpose: str | None = None,
-        site_id: str | None = None,
-    ) -> None:
-        self._events += 1
-        self._lake.write(
-            Event(
-                event_id=f"crm-{self._lake.run_id}-{self._events}",
-                time=at,
-                source="crm",
-                action=action,
-                outcome=Outcome.SUCCESS,
-                actor=staff_id,
-                target=f"interaction:{interaction_id}",
-                customer_id=customer_id,
-                site_id=site_id,
-                interaction_id=interaction_id,
-                purpose=purpose,
-            )
-        )

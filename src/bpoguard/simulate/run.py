@@ -22,9 +22,11 @@ from typing import Any, TextIO
 import numpy as np
 from sqlalchemy import Connection, func, insert, select, update
 
+from bpoguard.access import RecordGateway
 from bpoguard.audit import AuditSink
 from bpoguard.errors import InputError, WorkspaceError
 from bpoguard.events.lake import LakeWriter
+from bpoguard.guard.service import Guard
 from bpoguard.ledger import Ledger
 from bpoguard.simulate import engine, scenarios, world
 from bpoguard.simulate.engine import Day, Sim
@@ -52,6 +54,7 @@ class SimConfig:
     start: dt.date = dt.date(2026, 3, 2)  # a Monday
     scenarios: str = "all"
     settings: tuple[str, ...] = ()
+    guard: bool = False  # decide every request with the guard (slower), or record only
 
     def check(self) -> None:
         """Raise InputError for values the simulator cannot honour."""
@@ -77,6 +80,7 @@ class SimSummary:
     customers: int
     interactions: int
     requests: int
+    denied: int  # requests the guard refused (0 when it was not deciding)
     events: int
     joiners: int
     leavers: int
@@ -104,7 +108,12 @@ def simulate(ws: Workspace, config: SimConfig, progress: Progress | None = None)
         # The store commits first, then sim/ files move into place, then the lake
         # publishes: a failure before the commit leaves nothing anywhere.
         with _staged_files(ws.settings.sim_dir) as staged, store.engine.begin() as conn:
-            gateway = UnguardedGateway(conn, lake, AuditSink(ledger, lake, batch=AUDIT_BATCH))
+            sink = AuditSink(ledger, lake, batch=AUDIT_BATCH)
+            gateway: RecordGateway = (
+                Guard(store, None, sink, conn=conn)
+                if config.guard
+                else UnguardedGateway(conn, sink)
+            )
             sim = Sim(world=cast, gateway=gateway, lake=lake, seed=config.seed)
             engine.prepare(sim)
             for i, scenario in enumerate(chosen):
@@ -112,7 +121,6 @@ def simulate(ws: Workspace, config: SimConfig, progress: Progress | None = None)
             _persist_world(conn, cast)
             _persist_customers(conn, cast, config.seed, staged, report)
             _play(sim, conn, config, chosen, report)
-            _finish_staff(conn, cast)
             truth = _truth(config, chosen)
             _write_json(staged(TRUTH_NAME), truth)
             _write_complaints(staged(COMPLAINTS_NAME), chosen, cast)
@@ -131,6 +139,7 @@ def simulate(ws: Workspace, config: SimConfig, progress: Progress | None = None)
         customers=config.customers,
         interactions=sim.calls,
         requests=sim.requests,
+        denied=sim.denied,
         events=events,
         joiners=sum(1 for kind, _, _ in sim.hr_changes if kind == "joined"),
         leavers=sum(1 for kind, _, _ in sim.hr_changes if kind == "left"),
@@ -166,6 +175,9 @@ def _play(
             _insert_staff(conn, sim.world, newcomers)
             known.update(p.id for p in newcomers)
         sim.gateway.flush()
+        _sync_staff(conn, sim.world)
+        if isinstance(sim.gateway, Guard):
+            sim.gateway.refresh()  # as HR and the asset register would tell it
         report("days", index + 1, config.days)
 
 
@@ -388,8 +400,8 @@ def _write_customers(
     )
 
 
-def _finish_staff(conn: Connection, cast: world.World) -> None:
-    """Write what the run changed about people and devices: notice, leaving, returns."""
+def _sync_staff(conn: Connection, cast: world.World) -> None:
+    """Write what the day changed about people and devices: notice, leaving, returns."""
     for person in cast.people.values():
         if person.notice_given or person.left:
             conn.execute(
