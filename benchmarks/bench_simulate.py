@@ -23,7 +23,7 @@ from pathlib import Path
 BIN = Path(sys.executable).parent / "bpoguard"
 
 
-def one_run(agents: int, customers: int, days: int, seed: int) -> dict[str, float]:
+def one_run(agents: int, customers: int, days: int, seed: int, guard: bool) -> dict[str, float]:
     """Time one simulate in a child process; return seconds, peak RSS and counts."""
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp:
         home = Path(tmp) / "ws"
@@ -72,11 +72,14 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--days", type=int, nargs="+", default=[7, 28])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--guard", action="store_true", help="the guard decides every request")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = []
     for days in sorted(args.days):
-        runs = [one_run(args.agents, args.customers, days, seed=1) for _ in range(args.repeat)]
+        runs = [
+            one_run(args.agents, args.customers, days, 1, args.guard) for _ in range(args.repeat)
+        ]
         row = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         row.update(
             days=days,
@@ -89,7 +92,8 @@ def main() -> None:
         results.append(row)
         if not args.json:
             print(
-                f"{args.agents} agents x {args.customers:,} customers x {days} days: "
+                f"{args.agents} agents x {args.customers:,} customers x {days} days"
+                f"{' (guard deciding)' if args.guard else ''}: "
                 f"median {row['seconds']:.1f} s (min {row['seconds_min']:.1f}, max "
                 f"{row['seconds_max']:.1f}), peak RSS {row['peak_rss_mib']:.0f} MiB, "
                 f"{row['events']:,.0f} events, {row['interactions']:,.0f} interactions, "
