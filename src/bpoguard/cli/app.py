@@ -12,6 +12,7 @@ from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, o
 from bpoguard.cli.demo import demo_command
 from bpoguard.cli.ledger import ledger_app
 from bpoguard.cli.simulate import simulate_command
+from bpoguard.cli.vault import customers_app, keys_app
 
 app = typer.Typer(
     name="bpoguard",
@@ -70,6 +71,8 @@ def init(
 app.command("simulate")(simulate_command)
 app.command("demo")(demo_command)
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(customers_app, name="customers")
+app.add_typer(keys_app, name="keys")
 
 
 @app.command()

@@ -14,6 +14,7 @@ TABLE_MODULES = (
     "bpoguard.store.models",
     "bpoguard.ledger._tables",
     "bpoguard.guard.usage",
+    "bpoguard.guard._tables",
 )
 
 

@@ -1,0 +1,483 @@
+"""The vault: customer field values encrypted at rest, field by field, and blind indexes.
+
+Each value is sealed with AES-256-GCM under its client's data key; the
+customer id, field name and key version are the associated data, so a blob
+copied to another record or field does not decrypt. Exact-match look-ups use
+keyed blind indexes (HMAC-SHA256 of the normalised value under the client's
+separate index key), never a scan that decrypts.
+
+Every function takes a SQLAlchemy Connection: the caller owns the transaction,
+so the vault composes with the guard, the loader and the simulator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import threading
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bpoguard.errors import BpoguardError, InputError
+from bpoguard.fields import FieldType
+from bpoguard.guard._tables import vault_index, vault_keys, vault_values
+from bpoguard.guard.keys import (
+    KekFile,
+    KeyfileProvider,
+    KeyProvider,
+    create_next_kek,
+    new_key,
+    seal,
+    unseal,
+)
+from bpoguard.store import models as m
+from bpoguard.validators import normalise
+
+DATA = "data"
+INDEX = "index"
+KEY_VERSION = 1  # data-key rotation (re-encrypting values) would add version 2
+DIGEST_BYTES = 16  # 128 bits: collisions negligible for any client's customer count
+CHUNK = 500  # ids per IN (...) list: well inside SQLite's and PostgreSQL's bind limits
+
+# Exact values worth finding a customer by, and high in entropy. Names, dates of
+# birth, sort codes and balances are not indexed: few distinct values would let
+# anyone with the database count who shares one.
+INDEXED: frozenset[FieldType] = frozenset(
+    {
+        FieldType.PHONE,
+        FieldType.EMAIL,
+        FieldType.ACCOUNT_NUMBER,
+        FieldType.CARD_NUMBER,
+        FieldType.IBAN,
+        FieldType.PASSPORT_NUMBER,
+        FieldType.DRIVING_LICENCE,
+        FieldType.NINO,
+        FieldType.PAN,
+    }
+)
+
+
+class VaultError(BpoguardError):
+    """A stored value does not decrypt, or a request of the vault cannot be honoured."""
+
+
+# --- pure helpers ----------------------------------------------------------------------------
+
+
+def key_context(client_id: str, version: int, purpose: str) -> bytes:
+    """What a wrapped client key is bound to: moving it to another client or purpose fails."""
+    return f"bpoguard dek|{client_id}|{version}|{purpose}".encode()
+
+
+def value_aad(customer_id: int, field_: FieldType, key_version: int) -> bytes:
+    """Associated data of one value: swapping blobs between records or fields fails."""
+    return f"{customer_id}|{field_.value}|{key_version}".encode()
+
+
+def encrypt_value(
+    key: bytes, customer_id: int, field_: FieldType, version: int, value: str
+) -> bytes:
+    """Seal one field value for one customer."""
+    return seal(key, value.encode("utf-8"), value_aad(customer_id, field_, version))
+
+
+def decrypt_value(
+    key: bytes, customer_id: int, field_: FieldType, version: int, blob: bytes
+) -> str:
+    """Open one field value; VaultError (never garbage) if it was altered or moved."""
+    try:
+        plain = unseal(key, blob, value_aad(customer_id, field_, version))
+    except InvalidTag:
+        raise VaultError(
+            f"customer {customer_id} {field_.value} does not decrypt: the stored value was "
+            "altered, or copied from another record or field"
+        ) from None
+    return plain.decode("utf-8")
+
+
+def blind_digest(index_key: bytes, field_: FieldType, canonical: str) -> bytes:
+    """HMAC-SHA256(index key, field || 0x00 || normalised value), truncated to 16 bytes."""
+    message = field_.value.encode() + b"\x00" + canonical.encode("utf-8")
+    return hmac.new(index_key, message, hashlib.sha256).digest()[:DIGEST_BYTES]
+
+
+@dataclass(frozen=True)
+class ClientKeys:
+    """A client's unwrapped keys; never printed."""
+
+    client_id: str
+    version: int
+    data: bytes = field(repr=False)
+    index: bytes = field(repr=False)
+
+
+# --- statements, built once --------------------------------------------------------------------
+
+_KEYS_OF = (
+    select(vault_keys.c.version, vault_keys.c.purpose, vault_keys.c.wrapped)
+    .where(vault_keys.c.client_id == bindparam("client_id"))
+    .order_by(vault_keys.c.version.desc())
+)
+_VALUES_OF = (
+    select(
+        vault_values.c.field,
+        vault_values.c.key_version,
+        vault_values.c.blob,
+        m.Customer.client_id,
+        vault_keys.c.wrapped,
+    )
+    .join(m.Customer, m.Customer.id == vault_values.c.customer_id)
+    .join(
+        vault_keys,
+        and_(
+            vault_keys.c.client_id == m.Customer.client_id,
+            vault_keys.c.version == vault_values.c.key_version,
+            vault_keys.c.purpose == DATA,
+        ),
+    )
+    .where(
+        vault_values.c.customer_id == bindparam("customer_id"),
+        vault_values.c.field.in_(bindparam("fields", expanding=True)),
+    )
+)
+_LOOKUP = select(vault_index.c.customer_id).where(
+    vault_index.c.client_id == bindparam("client_id"),
+    vault_index.c.field == bindparam("field"),
+    vault_index.c.digest == bindparam("digest"),
+)
+_OWNED = select(m.Customer.id).where(
+    m.Customer.client_id == bindparam("client_id"),
+    m.Customer.id.in_(bindparam("ids", expanding=True)),
+)
+
+
+class Vault:
+    """Encrypts, stores, decrypts and finds customer field values for every client."""
+
+    def __init__(self, keys: KeyProvider) -> None:
+        self._keys = keys
+        # Unwrapped keys by (context, wrapped blob): a pure memo of unwrap, so a
+        # rolled-back key or a re-wrapped one can never be served stale.
+        self._unwrapped: dict[tuple[bytes, bytes], bytes] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def keys(self) -> KeyProvider:
+        """The provider of the key-encryption key."""
+        return self._keys
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def ensure_keys(self, conn: Connection, client_id: str) -> ClientKeys:
+        """The client's current keys, created (random, wrapped) on first use."""
+        found = self._client_keys(conn, client_id)
+        if found is not None:
+            return found
+        now = dt.datetime.now(dt.UTC)
+        rows = [
+            {
+                "client_id": client_id,
+                "version": KEY_VERSION,
+                "purpose": purpose,
+                "wrapped": self._keys.wrap(new_key(), key_context(client_id, KEY_VERSION, purpose)),
+                "kek_id": self._keys.key_id,
+                "created_at": now,
+            }
+            for purpose in (DATA, INDEX)
+        ]
+        try:
+            conn.execute(insert(vault_keys), rows)
+        except IntegrityError:
+            raise VaultError(
+                f"keys for client {client_id} could not be created (unknown client, or "
+                "another process created them at the same moment: run again)"
+            ) from None
+        created = self._client_keys(conn, client_id)
+        assert created is not None
+        return created
+
+    def put(
+        self,
+        conn: Connection,
+        client_id: str,
+        customer_id: int,
+        values: Mapping[FieldType, str],
+    ) -> None:
+        """Store validated, normalised values of one customer, replacing those fields."""
+        self.put_many(conn, client_id, [(customer_id, values)])
+
+    def put_many(
+        self,
+        conn: Connection,
+        client_id: str,
+        records: Sequence[tuple[int, Mapping[FieldType, str]]],
+        clear: Collection[FieldType] = (),
+    ) -> int:
+        """Store many customers' values; fields given or in ``clear`` are replaced. Returns values.
+
+        Values must already be validated and normalised (the loader does it).
+        """
+        ids = [customer_id for customer_id, _ in records]
+        if len(set(ids)) != len(ids):
+            raise VaultError("a customer appears twice in one write")
+        if not records:
+            return 0
+        keys = self.ensure_keys(conn, client_id)
+        self._check_owner(conn, client_id, ids)
+        fields = {f.value for f in clear} | {f.value for _, vals in records for f in vals}
+        _forget(conn, ids, fields)
+        value_rows, index_rows = _rows(keys, records)
+        if value_rows:
+            conn.execute(insert(vault_values), value_rows)
+        if index_rows:
+            conn.execute(insert(vault_index), index_rows)
+        return len(value_rows)
+
+    def delete(self, conn: Connection, customer_id: int, fields: Collection[FieldType]) -> None:
+        """Remove some fields of a customer, values and index entries both."""
+        _forget(conn, [customer_id], {f.value for f in fields})
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(
+        self, conn: Connection, customer_id: int, fields: Sequence[FieldType]
+    ) -> dict[FieldType, str]:
+        """Decrypt only the fields asked for; fields the customer lacks are left out."""
+        if not fields:
+            return {}
+        names = [FieldType(f).value for f in fields]
+        rows = conn.execute(_VALUES_OF, {"customer_id": customer_id, "fields": names}).all()
+        found: dict[FieldType, str] = {}
+        for row in rows:
+            context = key_context(row.client_id, row.key_version, DATA)
+            key = self._unwrap(context, row.wrapped)
+            field_ = FieldType(row.field)
+            found[field_] = decrypt_value(key, customer_id, field_, row.key_version, row.blob)
+        return found
+
+    def lookup(
+        self,
+        conn: Connection,
+        client_id: str,
+        field_: FieldType,
+        value: str,
+        country: str | None = None,
+    ) -> list[int]:
+        """Ids of the client's customers whose field equals value, after normalising both.
+
+        ``country`` reads national phone numbers; the client's own country by default.
+        """
+        field_ = FieldType(field_)
+        if field_ not in INDEXED:
+            known = ", ".join(sorted(f.value for f in INDEXED))
+            raise InputError(f"{field_.value} is not indexed for look-up; indexed: {known}")
+        keys = self._client_keys(conn, client_id)
+        if keys is None:
+            return []
+        canonical = normalise(field_, value, country or _client_country(conn, client_id))
+        digest = blind_digest(keys.index, field_, canonical)
+        params = {"client_id": client_id, "field": field_.value, "digest": digest}
+        return sorted(conn.scalars(_LOOKUP, params))
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    def rewrap(self, conn: Connection, new_keys: KeyProvider) -> int:
+        """Re-wrap every client key not yet under new_keys' KEK; returns how many.
+
+        The client keys themselves do not change, so no value is re-encrypted and
+        readers holding either wrapping keep working.
+        """
+        rows = conn.execute(select(vault_keys).where(vault_keys.c.kek_id != new_keys.key_id))
+        count = 0
+        for row in rows.all():
+            context = key_context(row.client_id, row.version, row.purpose)
+            key = self._unwrap(context, row.wrapped)
+            conn.execute(
+                update(vault_keys)
+                .where(
+                    vault_keys.c.client_id == row.client_id,
+                    vault_keys.c.version == row.version,
+                    vault_keys.c.purpose == row.purpose,
+                )
+                .values(wrapped=new_keys.wrap(key, context), kek_id=new_keys.key_id)
+            )
+            count += 1
+        return count
+
+    def _client_keys(self, conn: Connection, client_id: str) -> ClientKeys | None:
+        rows = conn.execute(_KEYS_OF, {"client_id": client_id}).all()
+        if not rows:
+            return None
+        version = rows[0].version
+        wrapped = {row.purpose: row.wrapped for row in rows if row.version == version}
+        if set(wrapped) != {DATA, INDEX}:
+            raise VaultError(f"client {client_id} has an incomplete key set (version {version})")
+        data = self._unwrap(key_context(client_id, version, DATA), wrapped[DATA])
+        index = self._unwrap(key_context(client_id, version, INDEX), wrapped[INDEX])
+        return ClientKeys(client_id, version, data, index)
+
+    def _unwrap(self, context: bytes, wrapped: bytes) -> bytes:
+        memo = (context, wrapped)
+        key = self._unwrapped.get(memo)
+        if key is None:
+            key = self._keys.unwrap(wrapped, context)
+            with self._lock:
+                self._unwrapped[memo] = key
+        return key
+
+    def _check_owner(self, conn: Connection, client_id: str, ids: Sequence[int]) -> None:
+        owned: set[int] = set()
+        for chunk in _chunks(ids):
+            owned.update(conn.scalars(_OWNED, {"client_id": client_id, "ids": chunk}))
+        strays = [i for i in ids if i not in owned]
+        if strays:
+            shown = ", ".join(str(i) for i in strays[:5])
+            raise VaultError(f"not customers of client {client_id}: {shown}")
+
+
+def _rows(
+    keys: ClientKeys, records: Sequence[tuple[int, Mapping[FieldType, str]]]
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    values: list[dict[str, object]] = []
+    index: list[dict[str, object]] = []
+    for customer_id, fields in records:
+        for field_, value in fields.items():
+            blob = encrypt_value(keys.data, customer_id, field_, keys.version, value)
+            values.append({"customer_id": customer_id, "field": field_.value,
+                           "key_version": keys.version, "blob": blob})  # fmt: skip
+            if field_ in INDEXED:
+                digest = blind_digest(keys.index, field_, value)
+                index.append({"client_id": keys.client_id, "field": field_.value,
+                              "digest": digest, "customer_id": customer_id})  # fmt: skip
+    return values, index
+
+
+def _forget(conn: Connection, ids: Sequence[int], fields: Collection[str]) -> None:
+    if not fields:
+        return
+    names = sorted(fields)
+    for chunk in _chunks(ids):
+        conn.execute(
+            delete(vault_values).where(
+                vault_values.c.customer_id.in_(chunk), vault_values.c.field.in_(names)
+            )
+        )
+        conn.execute(
+            delete(vault_index).where(
+                vault_index.c.customer_id.in_(chunk), vault_index.c.field.in_(names)
+            )
+        )
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield list(ids[start : start + CHUNK])
+
+
+def _client_country(conn: Connection, client_id: str) -> str:
+    country = conn.scalar(select(m.Organisation.country).where(m.Organisation.id == client_id))
+    if country is None:
+        raise InputError(f"unknown client {client_id}")
+    return country
+
+
+# --- status and rotation ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """What the vault holds and which KEKs wrap its client keys."""
+
+    kek_id: str  # the current KEK
+    clients: int
+    client_keys: int
+    values: int
+    index_entries: int
+    wrapped_by: dict[str, int]  # KEK id -> client keys it wraps
+    kek_files: tuple[KekFile, ...] = ()
+
+    @property
+    def pending(self) -> int:
+        """Client keys not yet wrapped by the current KEK."""
+        return sum(n for kek, n in self.wrapped_by.items() if kek != self.kek_id)
+
+    @property
+    def retirable(self) -> tuple[KekFile, ...]:
+        """KEK files no client key needs any more (keep them while older backups exist)."""
+        return tuple(
+            f for f in self.kek_files if f.key_id != self.kek_id and f.key_id not in self.wrapped_by
+        )
+
+
+def key_status(conn: Connection, keys: KeyProvider) -> KeyStatus:
+    """Count what the vault holds, and which KEK wraps how many client keys."""
+    by_kek = conn.execute(
+        select(vault_keys.c.kek_id, func.count()).group_by(vault_keys.c.kek_id)
+    ).all()
+    files = keys.files if isinstance(keys, KeyfileProvider) else ()
+    return KeyStatus(
+        kek_id=keys.key_id,
+        clients=conn.scalar(select(func.count(func.distinct(vault_keys.c.client_id)))) or 0,
+        client_keys=sum(n for _, n in by_kek),
+        values=conn.scalar(select(func.count()).select_from(vault_values)) or 0,
+        index_entries=conn.scalar(select(func.count()).select_from(vault_index)) or 0,
+        wrapped_by={kek: n for kek, n in by_kek},
+        kek_files=files,
+    )
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What a KEK rotation did."""
+
+    created: KekFile | None  # the new KEK file, None when finishing an earlier rotation
+    rewrapped: int
+    status: KeyStatus
+
+
+def rotate_kek(engine: Engine, keys_dir: Path) -> Rotation:
+    """Write a new KEK file, then re-wrap every client key under it in one transaction.
+
+    Readers keep working throughout: the old KEK stays on disk and readable, and
+    providers reading the folder pick up the new one when they meet it. When an
+    earlier rotation did not finish, this one finishes it without a new KEK.
+    """
+    before = KeyfileProvider.from_dir(keys_dir)
+    with engine.connect() as conn:
+        pending = key_status(conn, before).pending
+    created = None if pending else create_next_kek(keys_dir)
+    provider = KeyfileProvider.from_dir(keys_dir)
+    return _rewrap_all(engine, provider, created)
+
+
+def rewrap_all(engine: Engine, keys: KeyProvider) -> Rotation:
+    """Re-wrap every client key under the provider's current KEK (a KMS, or KEKs given as text)."""
+    return _rewrap_all(engine, keys, None)
+
+
+def _rewrap_all(engine: Engine, keys: KeyProvider, created: KekFile | None) -> Rotation:
+    with engine.begin() as conn:
+        count = Vault(keys).rewrap(conn, keys)
+        status = key_status(conn, keys)
+    return Rotation(created, count, status)
+
+
+__all__ = [
+    "INDEXED",
+    "KeyStatus",
+    "Rotation",
+    "Vault",
+    "VaultError",
+    "blind_digest",
+    "decrypt_value",
+    "encrypt_value",
+    "key_status",
+    "rewrap_all",
+    "rotate_kek",
+]
