@@ -6,12 +6,11 @@ import base64
 import csv
 import secrets
 import traceback
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import func, insert, select
 
 from bpoguard import workspace
 from bpoguard.errors import InputError
@@ -21,7 +20,7 @@ from bpoguard.guard.keys import KeyfileProvider
 from bpoguard.guard.loader import MAX_ERRORS, LoadRejected, LoadReport, load_customers
 from bpoguard.guard.vault import Vault
 from bpoguard.simulate.run import SimConfig, simulate
-from bpoguard.store import Store, parse_url
+from bpoguard.store import Store
 from bpoguard.store import models as m
 
 HEADER = ["ref", "name", "phone", "email", "card_number", "account_number"]
@@ -47,39 +46,13 @@ def _write(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Pat
     return path
 
 
-_EMPTY = (
-    "TRUNCATE vault_index, vault_values, vault_keys, customers, organisations "
-    "RESTART IDENTITY CASCADE"
-)
-
-
-@pytest.fixture(scope="module")
-def pg_store(pg_url: str) -> Iterator[Store]:
-    """One scratch PostgreSQL database for the module, emptied before each test."""
-    admin = create_engine(parse_url(pg_url), isolation_level="AUTOCOMMIT")
-    name = f"bpoguard_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    store = Store(parse_url(pg_url).set(database=name).render_as_string(hide_password=False))
-    store.migrate()
-    try:
-        yield store
-    finally:
-        store.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite":
         store = Store(f"sqlite:///{tmp_path / 'load.db'}")
         store.migrate()
     else:
-        store = request.getfixturevalue("pg_store")
-        with store.engine.begin() as conn:
-            conn.execute(text(_EMPTY))
+        store = request.getfixturevalue("empty_pg_store")
     with store.engine.begin() as conn:
         conn.execute(
             insert(m.Organisation),

@@ -6,14 +6,13 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, create_engine, func, insert, select, text, update
+from sqlalchemy import Engine, func, insert, select, text, update
 
 from bpoguard.errors import InputError
 from bpoguard.fields import FieldType as F
@@ -27,33 +26,11 @@ from bpoguard.guard.vault import (
     rewrap_all,
     rotate_kek,
 )
-from bpoguard.store import Store, parse_url
+from bpoguard.store import Store
 from bpoguard.store import models as m
 
 PHONE = "+447700900123"
 CARD = "4929000000006"  # Visa test number, passes Luhn
-_EMPTY = (
-    "TRUNCATE vault_index, vault_values, vault_keys, customers, organisations "
-    "RESTART IDENTITY CASCADE"
-)
-
-
-@pytest.fixture(scope="module")
-def pg_store(pg_url: str) -> Iterator[Store]:
-    """One scratch PostgreSQL database for the module, emptied before each test."""
-    admin = create_engine(parse_url(pg_url), isolation_level="AUTOCOMMIT")
-    name = f"bpoguard_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    store = Store(parse_url(pg_url).set(database=name).render_as_string(hide_password=False))
-    store.migrate()
-    try:
-        yield store
-    finally:
-        store.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -62,9 +39,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         store = Store(f"sqlite:///{tmp_path / 'vault.db'}")
         store.migrate()
     else:
-        store = request.getfixturevalue("pg_store")
-        with store.engine.begin() as conn:
-            conn.execute(text(_EMPTY))
+        store = request.getfixturevalue("empty_pg_store")
     with store.engine.begin() as conn:
         conn.execute(
             insert(m.Organisation),
