@@ -24,9 +24,22 @@ class Action(enum.StrEnum):
     INTERACTION_CLOSE = "interaction.close"
     LOGON = "auth.logon"
     LOGOFF = "auth.logoff"
+    SIGNIN = "auth.signin"  # to a cloud identity (Entra ID), not a workstation
     MAILBOX_SIGNIN = "mailbox.signin"
+    MAILBOX_ACCESS = "mailbox.access"  # mail items read (M365 MailItemsAccessed)
     PASSWORD_CHANGE = "account.password_change"  # noqa: S105 - an action name
+    PASSWORD_RESET = "account.password_reset"  # noqa: S105 - an action name
     DEVICE_CONNECT = "device.connect"
+    DEVICE_DISCONNECT = "device.disconnect"
+    FILE_OPEN = "file.open"
+    FILE_WRITE = "file.write"
+    FILE_COPY = "file.copy"
+    FILE_DELETE = "file.delete"
+    EMAIL_SEND = "email.send"
+    EMAIL_VIEW = "email.view"
+    WEB_VISIT = "web.visit"
+    WEB_UPLOAD = "web.upload"
+    WEB_DOWNLOAD = "web.download"
     HR_JOIN = "hr.join"
     HR_NOTICE = "hr.notice"
     HR_LEAVE = "hr.leave"
@@ -61,6 +74,9 @@ SCHEMA = pa.schema(
         pa.field("purpose", pa.string()),
         pa.field("fields", pa.list_(pa.string())),
         pa.field("bytes", pa.int64()),
+        pa.field("dest", pa.string()),
+        pa.field("attachments", pa.int64()),
+        pa.field("removable", pa.bool_()),
         pa.field("ledger_index", pa.int64()),
         pa.field("raw", pa.string()),
     ]
@@ -90,5 +106,8 @@ class Event:
     purpose: str | None = None
     fields: list[str] = field(default_factory=list)
     bytes: int | None = None
+    dest: str | None = None  # where data went: recipients, a URL, a file path
+    attachments: int | None = None  # e-mail attachments
+    removable: bool | None = None  # a file to or from removable media
     ledger_index: int | None = None
     raw: str | None = None
