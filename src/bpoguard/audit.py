@@ -10,8 +10,9 @@ decision changed.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -39,6 +40,7 @@ class DecisionRecord:
     allowed: bool
     reasons: tuple[str, ...]
     site_id: str | None = None
+    canary: bool = False  # the customer is a canary: no real call ever reaches one
 
     @classmethod
     def of(
@@ -47,6 +49,7 @@ class DecisionRecord:
         allowed: bool,
         reasons: tuple[str, ...],
         site_id: str | None = None,
+        canary: bool = False,
     ) -> DecisionRecord:
         """The record of a decision on a request."""
         return cls(
@@ -61,11 +64,12 @@ class DecisionRecord:
             allowed=allowed,
             reasons=reasons,
             site_id=site_id,
+            canary=canary,
         )
 
     def entry(self) -> dict[str, Any]:
         """The ledger entry: names, ids, decision and reasons; never a field's value."""
-        return {
+        entry: dict[str, Any] = {
             "v": ENTRY_VERSION,
             "kind": "access",
             "t": _utc(self.at),
@@ -80,6 +84,9 @@ class DecisionRecord:
             "decision": "allow" if self.allowed else "deny",
             "reasons": list(self.reasons),
         }
+        if self.canary:
+            entry["canary"] = True
+        return entry
 
     def event(self, ledger_index: int) -> Event:
         """The event-lake row of this decision, pointing at its ledger entry."""
@@ -99,7 +106,18 @@ class DecisionRecord:
             interaction_id=self.interaction_id,
             fields=[f.value for f in self.fields],
             ledger_index=ledger_index,
+            canary=self.canary,
         )
+
+
+class DecisionListener(Protocol):
+    """Told of every decision once it has its ledger index, inside the same transaction.
+
+    Rules that need no history (a canary touched, access after leaving) listen
+    here, so what they write commits or rolls back with the decision itself.
+    """
+
+    def on_decision(self, conn: Connection, record: DecisionRecord, ledger_index: int) -> None: ...
 
 
 class AuditSink:
@@ -110,11 +128,18 @@ class AuditSink:
     and appends them together on flush, one ledger write for many entries.
     """
 
-    def __init__(self, ledger: Ledger, lake: LakeWriter, batch: int = 1) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        lake: LakeWriter,
+        batch: int = 1,
+        listeners: Sequence[DecisionListener] = (),
+    ) -> None:
         self._ledger = ledger
         self._lake = lake
         self._batch = max(1, batch)
         self._pending: list[DecisionRecord] = []
+        self._listeners = tuple(listeners)
 
     def emit(self, conn: Connection, record: DecisionRecord) -> int | None:
         """Record one decision; returns its ledger index unless it is still buffered."""
@@ -132,6 +157,8 @@ class AuditSink:
         indexes = self._ledger.append_within(conn, [r.entry() for r in records])
         for record, index in zip(records, indexes, strict=True):
             self._lake.write(record.event(index))
+            for listener in self._listeners:
+                listener.on_decision(conn, record, index)
         return indexes
 
 

@@ -77,6 +77,7 @@ SCHEMA = pa.schema(
         pa.field("dest", pa.string()),
         pa.field("attachments", pa.int64()),
         pa.field("removable", pa.bool_()),
+        pa.field("canary", pa.bool_()),
         pa.field("ledger_index", pa.int64()),
         pa.field("raw", pa.string()),
     ]
@@ -109,5 +110,6 @@ class Event:
     dest: str | None = None  # where data went: recipients, a URL, a file path
     attachments: int | None = None  # e-mail attachments
     removable: bool | None = None  # a file to or from removable media
+    canary: bool | None = None  # the customer concerned is a canary (guard decisions)
     ledger_index: int | None = None
     raw: str | None = None

@@ -225,7 +225,7 @@ class Guard:
         if outcome.allowed and window is not None:
             reveals = len(request.fields) if request.verb is Verb.REVEAL else 0
             usage.record(conn, staff.id, customer.id, window.start, request.at, reveals)
-        return self._audit(conn, request, staff, outcome), customer
+        return self._audit(conn, request, staff, outcome, customer.is_canary), customer
 
     def _facts(
         self,
@@ -288,9 +288,16 @@ class Guard:
         )
 
     def _audit(
-        self, conn: Connection, request: AccessRequest, staff: StaffInfo, outcome: PolicyDecision
+        self,
+        conn: Connection,
+        request: AccessRequest,
+        staff: StaffInfo,
+        outcome: PolicyDecision,
+        canary: bool = False,
     ) -> Decision:
-        record = DecisionRecord.of(request, outcome.allowed, outcome.reasons, staff.site_id)
+        record = DecisionRecord.of(
+            request, outcome.allowed, outcome.reasons, staff.site_id, canary=canary
+        )
         index = self._sink.emit(conn, record)
         return Decision(outcome.allowed, outcome.reasons, index)
 
