@@ -170,8 +170,8 @@ def test_ring_victims_were_served_by_ring_members_before_reporting(sim) -> None:
             )
         ).all()
     first_seen = {}
-    for customer, opened in served:
-        first_seen.setdefault(customer, opened.date())
+    for customer, opened in served:  # the earliest call, whatever order the rows come in
+        first_seen[customer] = min(first_seen.get(customer, opened.date()), opened.date())
     assert all(first_seen[v] < dt.date.fromisoformat(complaints[v]) for v in victims)
 
 

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from bpoguard import __version__, workspace
 from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, open_workspace, out
+from bpoguard.cli.canary import canary_app
 from bpoguard.cli.demo import demo_command
 from bpoguard.cli.ledger import ledger_app
 from bpoguard.cli.simulate import simulate_command
@@ -73,6 +74,7 @@ app.command("demo")(demo_command)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
+app.add_typer(canary_app, name="canary")
 
 
 @app.command()

@@ -36,6 +36,9 @@ SHIFT_HOURS = 9
 CALLS_PER_AGENT_HOUR = 5.0
 WEEKDAY_LOAD = (1.0, 0.95, 0.95, 0.9, 0.9, 0.55, 0.3)  # Monday first
 CHANNELS = (Channel.CALL, Channel.CALL, Channel.CALL, Channel.CHAT, Channel.TICKET)
+# Canary customers: a pinch of every client's records that no real call reaches.
+CANARY_SHARE = 1 / 400
+MIN_CANARIES = 2
 # Notice rate per agent per day: about 1.5% of staff a month, as in contact centres.
 NOTICE_RATE = 0.0005
 NOTICE_DAYS = 14
@@ -61,6 +64,7 @@ class Sim:
     lake: LakeWriter
     seed: int
     customer_order: dict[str, np.ndarray] = field(default_factory=dict)
+    canaries: dict[str, np.ndarray] = field(default_factory=dict)  # client -> canary ids
     next_interaction: int = 1
     next_event: int = 1
     calls: int = 0
@@ -128,11 +132,21 @@ class Sim:
 
 
 def prepare(sim: Sim) -> None:
-    """Fix each client's order of callers (who calls most) from the seed."""
+    """Fix each client's canaries and order of callers (who calls most) from the seed.
+
+    Canaries are left out of the callers: no real call ever reaches one. A
+    harvester drawing from all of a client's records can still meet them.
+    """
     rng = np.random.default_rng([sim.seed, 7_000_001])
+    canary_rng = np.random.default_rng([sim.seed, 7_000_002])
     for client in CLIENTS:
         first, end = sim.world.customer_ranges[client.id]
-        sim.customer_order[client.id] = rng.permutation(np.arange(first, end, dtype=np.int64))
+        ids = np.arange(first, end, dtype=np.int64)
+        count = max(MIN_CANARIES, round(len(ids) * CANARY_SHARE))
+        canaries = np.sort(canary_rng.choice(ids, size=count, replace=False))
+        sim.canaries[client.id] = canaries
+        order = rng.permutation(ids)
+        sim.customer_order[client.id] = order[~np.isin(order, canaries)]
 
 
 def play_day(sim: Sim, day: Day) -> None:

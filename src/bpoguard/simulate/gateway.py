@@ -11,8 +11,9 @@ import datetime as dt
 
 from sqlalchemy import Connection, insert, update
 
-from bpoguard.access import AccessRequest, Decision, InteractionStart
+from bpoguard.access import AccessRequest, Decision, InteractionStart, Verb
 from bpoguard.audit import AuditSink, DecisionRecord
+from bpoguard.guard.service import Guard
 from bpoguard.store.models import Interaction
 
 UNGUARDED = ("allowed: no guard installed, request recorded without a policy decision",)
@@ -65,3 +66,30 @@ class UnguardedGateway:
             self._conn.execute(insert(Interaction), list(self._pending.values()))
             self._pending.clear()
         self._sink.flush(self._conn)
+
+
+class ServingGateway:
+    """The guard as the agent's desktop uses it: views and reveals are served from the vault.
+
+    The values are decrypted and masked exactly as for a real desktop, then
+    dropped: the simulator needs only the decision.
+    """
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+
+    def open_interaction(self, start: InteractionStart) -> None:
+        self.guard.open_interaction(start)
+
+    def close_interaction(self, interaction_id: int, at: dt.datetime) -> None:
+        self.guard.close_interaction(interaction_id, at)
+
+    def request(self, request: AccessRequest) -> Decision:
+        if request.verb is Verb.VIEW:
+            return self.guard.view(request).decision
+        if request.verb is Verb.REVEAL and len(request.fields) == 1:
+            return self.guard.reveal(request).decision
+        return self.guard.request(request)  # verify needs a caller's answer; bulk reveals none
+
+    def flush(self) -> None:
+        self.guard.flush()

@@ -26,14 +26,18 @@ from bpoguard.access import RecordGateway
 from bpoguard.audit import AuditSink
 from bpoguard.errors import InputError, WorkspaceError
 from bpoguard.events.lake import LakeWriter
+from bpoguard.fields import FieldType
+from bpoguard.guard import canary
+from bpoguard.guard.keys import KeyfileProvider, KeyProvider
 from bpoguard.guard.service import Guard
+from bpoguard.guard.vault import Vault
 from bpoguard.ledger import Ledger
 from bpoguard.simulate import engine, scenarios, world
 from bpoguard.simulate.engine import Day, Sim
-from bpoguard.simulate.gateway import UnguardedGateway
+from bpoguard.simulate.gateway import ServingGateway, UnguardedGateway
 from bpoguard.simulate.identities import IdentityFactory
 from bpoguard.store import models as m
-from bpoguard.validators import FIELD_COUNTRIES
+from bpoguard.validators import FIELD_COUNTRIES, normalise
 from bpoguard.workspace import Workspace
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -54,7 +58,7 @@ class SimConfig:
     start: dt.date = dt.date(2026, 3, 2)  # a Monday
     scenarios: str = "all"
     settings: tuple[str, ...] = ()
-    guard: bool = False  # decide every request with the guard (slower), or record only
+    guard: bool = False  # customers in the vault, every request decided and served by the guard
 
     def check(self) -> None:
         """Raise InputError for values the simulator cannot honour."""
@@ -89,8 +93,18 @@ class SimSummary:
     files: dict[str, str] = field(default_factory=dict)
 
 
-def simulate(ws: Workspace, config: SimConfig, progress: Progress | None = None) -> SimSummary:
-    """Simulate a world into the workspace; on any failure nothing is kept."""
+def simulate(
+    ws: Workspace,
+    config: SimConfig,
+    progress: Progress | None = None,
+    keys: KeyProvider | None = None,
+) -> SimSummary:
+    """Simulate a world into the workspace; on any failure nothing is kept.
+
+    With ``config.guard`` the customers are encrypted into the vault under
+    ``keys`` (the workspace's key files by default) and every request is
+    decided, and served, by the guard.
+    """
     config.check()
     chosen = scenarios.parse(config.scenarios, list(config.settings))
     report = progress or (lambda stage, done, total: None)
@@ -108,20 +122,24 @@ def simulate(ws: Workspace, config: SimConfig, progress: Progress | None = None)
         # The store commits first, then sim/ files move into place, then the lake
         # publishes: a failure before the commit leaves nothing anywhere.
         with _staged_files(ws.settings.sim_dir) as staged, store.engine.begin() as conn:
-            sink = AuditSink(ledger, lake, batch=AUDIT_BATCH)
-            gateway: RecordGateway = (
-                Guard(store, None, sink, conn=conn)
-                if config.guard
-                else UnguardedGateway(conn, sink)
-            )
+            vault = Vault(keys or KeyfileProvider.from_dir(ws.settings.keys_dir))
+            gateway: RecordGateway
+            if config.guard:
+                sink = AuditSink(ledger, lake, AUDIT_BATCH, [canary.CanaryListener()])
+                gateway = ServingGateway(Guard(store, vault, sink, conn=conn))
+            else:
+                gateway = UnguardedGateway(conn, AuditSink(ledger, lake, batch=AUDIT_BATCH))
             sim = Sim(world=cast, gateway=gateway, lake=lake, seed=config.seed)
             engine.prepare(sim)
             for i, scenario in enumerate(chosen):
                 scenario.cast(sim, config.days, np.random.default_rng([config.seed, 2, i]))
             _persist_world(conn, cast)
-            _persist_customers(conn, cast, config.seed, staged, report)
+            _persist_customers(
+                conn, cast, config.seed, staged, report, vault if config.guard else None
+            )
+            _plant_canaries(conn, sim, config)
             _play(sim, conn, config, chosen, report)
-            truth = _truth(config, chosen)
+            truth = _truth(config, chosen, sim)
             _write_json(staged(TRUTH_NAME), truth)
             _write_complaints(staged(COMPLAINTS_NAME), chosen, cast)
             lake.flush()
@@ -176,8 +194,8 @@ def _play(
             known.update(p.id for p in newcomers)
         sim.gateway.flush()
         _sync_staff(conn, sim.world)
-        if isinstance(sim.gateway, Guard):
-            sim.gateway.refresh()  # as HR and the asset register would tell it
+        if isinstance(sim.gateway, ServingGateway):
+            sim.gateway.guard.refresh()  # as HR and the asset register would tell it
         report("days", index + 1, config.days)
 
 
@@ -350,7 +368,12 @@ def _insert_staff(conn: Connection, cast: world.World, people: list[world.Person
 
 
 def _persist_customers(
-    conn: Connection, cast: world.World, seed: int, staged: Callable[[str], Path], report: Progress
+    conn: Connection,
+    cast: world.World,
+    seed: int,
+    staged: Callable[[str], Path],
+    report: Progress,
+    vault: Vault | None,
 ) -> None:
     factory = IdentityFactory(seed)
     total = sum(end - first for first, end in cast.customer_ranges.values())
@@ -382,6 +405,8 @@ def _persist_customers(
                     ],
                 )
                 _write_customers(writer, ids, prefix, client.country, columns, people)
+                if vault is not None:
+                    vault.put_many(conn, client.id, _vault_records(ids, client.country, people))
                 done += len(ids)
                 report("customers", done, total)
 
@@ -398,6 +423,29 @@ def _write_customers(
         [i, f"{prefix}-{i:08d}", country, *(person[c] for c in columns)]
         for i, person in zip(ids, people, strict=True)
     )
+
+
+def _vault_records(
+    ids: range, country: str, people: list[dict[str, str]]
+) -> list[tuple[int, dict[FieldType, str]]]:
+    """The generator's values in the vault's canonical form (they are valid by construction)."""
+    return [
+        (i, {FieldType(k): normalise(FieldType(k), v, country) for k, v in person.items()})
+        for i, person in zip(ids, people, strict=True)
+    ]
+
+
+def _plant_canaries(conn: Connection, sim: Sim, config: SimConfig) -> None:
+    """Register the world's canaries, each placed with one of its client's agents."""
+    rng = np.random.default_rng([config.seed, 7_000_003])
+    at = dt.datetime.combine(config.start, dt.time(0), tzinfo=dt.UTC)
+    for client_id, ids in sim.canaries.items():
+        agents = sorted(p.id for p in sim.world.people.values()
+                        if p.client == client_id and engine.is_agent(p))  # fmt: skip
+        placed = (
+            [agents[int(k)] for k in rng.integers(0, len(agents), len(ids))] if agents else None
+        )
+        canary.register(conn, client_id, [int(i) for i in ids], "simulator", at, placed)
 
 
 def _sync_staff(conn: Connection, cast: world.World) -> None:
@@ -418,8 +466,12 @@ def _sync_staff(conn: Connection, cast: world.World) -> None:
             )
 
 
-def _truth(config: SimConfig, chosen: list[scenarios.Scenario]) -> dict[str, Any]:
-    return {"config": _config_doc(config), "scenarios": [s.truth() for s in chosen]}
+def _truth(config: SimConfig, chosen: list[scenarios.Scenario], sim: Sim) -> dict[str, Any]:
+    return {
+        "config": _config_doc(config),
+        "scenarios": [s.truth() for s in chosen],
+        "canaries": {client: [int(i) for i in ids] for client, ids in sorted(sim.canaries.items())},
+    }
 
 
 def _config_doc(config: SimConfig) -> dict[str, Any]:

@@ -15,6 +15,7 @@ TABLE_MODULES = (
     "bpoguard.ledger._tables",
     "bpoguard.guard.usage",
     "bpoguard.guard._tables",
+    "bpoguard.guard.canary",
 )
 
 
