@@ -1,0 +1,28 @@
+"""web: staff API tokens (hashes only) and device credentials
+
+Revision ID: 0007_web
+Revises: 0006_guard_access
+Create Date: 2026-12-01 20:20:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op  # noqa: F401 - used once the revision is filled in
+
+revision: str = "0007_web"
+down_revision: str | None = "0006_guard_access"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    pass  # RESERVED: filled in by the web work
+
+
+def downgrade() -> None:
+    pass  # RESERVED: filled in by the web work

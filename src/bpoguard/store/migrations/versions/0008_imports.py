@@ -1,0 +1,28 @@
+"""imports: which source files were imported, for idempotent re-imports
+
+Revision ID: 0008_imports
+Revises: 0007_web
+Create Date: 2026-12-01 20:20:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op  # noqa: F401 - used once the revision is filled in
+
+revision: str = "0008_imports"
+down_revision: str | None = "0007_web"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    pass  # RESERVED: filled in by the importers work
+
+
+def downgrade() -> None:
+    pass  # RESERVED: filled in by the importers work
