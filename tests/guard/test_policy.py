@@ -59,17 +59,22 @@ VIEW = Facts(
 )
 REVEAL = dataclasses.replace(VIEW, action=Verb.REVEAL, fields=(F.BALANCE,), reason_given=True)
 SEARCH = dataclasses.replace(
+    VIEW, action=Verb.SEARCH, customer_id=0, fields=(F.NAME,), records_new=2
+)
+EXPORT = dataclasses.replace(
     VIEW,
-    action=Verb.SEARCH,
-    fields=(F.PHONE,),
+    action=Verb.EXPORT,
+    customer_id=0,
+    fields=(F.NAME,),
     interaction_id=None,
     interaction_open=False,
     interaction_customer_matches=False,
     purpose=None,
     purpose_fields=frozenset(),
     purpose_revealable=frozenset(),
+    records_new=0,
+    supervisor_approved=True,
 )
-EXPORT = dataclasses.replace(SEARCH, action=Verb.EXPORT, fields=(F.NAME,), supervisor_approved=True)
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +116,36 @@ def test_reveal_of_revealable_field_with_reason_is_allowed(policies: PolicySet) 
     )
 
 
-def test_search_by_agent_needs_no_interaction(policies: PolicySet) -> None:
+def test_search_within_an_interaction_is_allowed_masked(policies: PolicySet) -> None:
     decision = policies.decide(SEARCH)
     assert decision.allowed
     assert decision.policies == ("search-masked",)
+    assert decision.reasons == (
+        "allowed: search within interaction 123 (balance_enquiry); rows are masked and count "
+        "against the budget",
+    )
+
+
+def test_search_outside_an_interaction_is_denied(policies: PolicySet) -> None:
+    decision = decide(policies, SEARCH, interaction_open=False, interaction_customer_matches=False)
+    assert_denied(
+        decision,
+        "search-outside-interaction",
+        "denied: search needs an open interaction with a customer of northbank",
+    )
+
+
+def test_search_from_a_call_of_another_client_is_denied(policies: PolicySet) -> None:
+    assert not decide(policies, SEARCH, interaction_customer_matches=False).allowed
+
+
+def test_search_shows_only_fields_the_purpose_needs(policies: PolicySet) -> None:
+    decision = decide(policies, SEARCH, fields=(F.NAME, F.PASSPORT_NUMBER))
+    assert_denied(
+        decision,
+        "field-not-needed",
+        "denied: purpose balance_enquiry does not need passport_number",
+    )
 
 
 def test_export_with_supervisor_approval_is_allowed(policies: PolicySet) -> None:
@@ -264,9 +295,12 @@ def test_new_customer_beyond_the_hourly_budget_is_denied(policies: PolicySet) ->
     assert decision.reasons == ("denied: hourly budget of 20 distinct customers used up",)
 
 
-def test_search_counts_against_the_budget(policies: PolicySet) -> None:
-    assert decide(policies, SEARCH, records_used_shift=79).allowed
-    decision = decide(policies, SEARCH, records_used_shift=80)
+def test_search_counts_every_new_row_against_the_budget(policies: PolicySet) -> None:
+    assert decide(policies, SEARCH, records_used_shift=78).allowed
+    assert decide(
+        policies, SEARCH, records_used_shift=80, records_used_hour=3, records_new=0
+    ).allowed
+    decision = decide(policies, SEARCH, records_used_shift=79)
     assert_denied(decision, "shift-budget", "denied: shift budget of 80 distinct customers used up")
 
 
@@ -349,7 +383,7 @@ def test_decide_many_gives_the_same_answers_as_decide(policies: PolicySet) -> No
 
 def test_default_set_has_an_id_and_a_reason_on_every_policy(policies: PolicySet) -> None:
     ids = [p.id for p in policies.policies]
-    assert len(ids) == len(set(ids)) == 19
+    assert len(ids) == len(set(ids)) == 20
     assert all(p.reason for p in policies.policies)
     assert policies.policies[0].line > 1
 

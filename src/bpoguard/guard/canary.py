@@ -42,6 +42,7 @@ from sqlalchemy import (
     update,
 )
 
+from bpoguard.access import Decision, Verb
 from bpoguard.audit import DecisionRecord
 from bpoguard.errors import InputError
 from bpoguard.fields import FieldType
@@ -96,6 +97,7 @@ canary_reports = Table(
 
 ASSIGNED = "assigned"
 SHOWN_IN_SEARCH = "search"
+BULK_VERBS = (Verb.SEARCH, Verb.EXPORT)  # decided once over several customers
 
 
 class CanaryError(InputError):
@@ -328,8 +330,8 @@ class CanaryListener:
 
     def on_decision(self, conn: Connection, record: DecisionRecord, ledger_index: int) -> None:
         """Write the touch in the decision's transaction; name the agent in the log."""
-        if not record.canary:
-            return
+        if not record.canary or record.verb in BULK_VERBS:
+            return  # a search or export names no one customer: the guard records its rows
         conn.execute(
             insert(canary_exposures).values(
                 customer_id=record.customer_id,
@@ -351,22 +353,58 @@ class CanaryListener:
         )
 
 
+def planted_among(conn: Connection, customer_ids: Iterable[int]) -> list[int]:
+    """The canaries among these customers, in ascending order."""
+    ids = sorted({int(i) for i in customer_ids})
+    found: list[int] = []
+    for start in range(0, len(ids), 500):  # well inside every database's bind limits
+        chunk = ids[start : start + 500]
+        found += conn.scalars(
+            select(canaries.c.customer_id).where(canaries.c.customer_id.in_(chunk))
+        )
+    return sorted(found)
+
+
 def expose(
-    conn: Connection, customer_ids: Iterable[int], staff_id: str, kind: str, at: dt.datetime
+    conn: Connection,
+    customer_ids: Iterable[int],
+    staff_id: str,
+    kind: str,
+    at: dt.datetime,
+    allowed: bool | None = None,
+    ledger_index: int | None = None,
 ) -> int:
-    """Record that canaries among these customers were shown to someone; returns how many."""
-    ids = list(customer_ids)
-    if not ids:
-        return 0
-    found = list(
-        conn.scalars(select(canaries.c.customer_id).where(canaries.c.customer_id.in_(ids)))
-    )
+    """Record that canaries among these customers were shown to someone; returns how many.
+
+    ``allowed`` and ``ledger_index`` tie the exposure to the decision (a search) behind it.
+    """
+    found = planted_among(conn, customer_ids)
     if found:
         conn.execute(
             insert(canary_exposures),
-            [{"customer_id": i, "staff_id": staff_id, "kind": kind, "at": at} for i in found],
-        )
+            [{"customer_id": i, "staff_id": staff_id, "kind": kind, "at": at, "allowed": allowed,
+              "ledger_index": ledger_index} for i in found],
+        )  # fmt: skip
     return len(found)
+
+
+def alert_shown(
+    customer_ids: Sequence[int], staff_id: str, verb: Verb, source_ip: str, decision: Decision
+) -> None:
+    """Log, as critical, canaries that a search or export reached: their ids, never a value.
+
+    Only someone holding a canary's details can search for them, so a search
+    that finds one, allowed or not, is as strong a sign as a touch.
+    """
+    log.critical(
+        "canary customers %s reached by a %s: by %s from %s (%s, ledger entry %s)",
+        ", ".join(str(i) for i in customer_ids),
+        verb.value,
+        staff_id,
+        source_ip,
+        "allowed" if decision.allowed else "denied",
+        decision.ledger_index,
+    )
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -459,10 +497,12 @@ __all__ = [
     "CanaryListener",
     "Exposure",
     "PlantOptions",
+    "alert_shown",
     "expose",
     "get_canary",
     "list_canaries",
     "plant",
+    "planted_among",
     "register",
     "report",
 ]

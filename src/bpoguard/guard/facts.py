@@ -90,6 +90,7 @@ class Facts:
     reason_given: bool = False
     # how much: distinct customers and reveals already used, and the limits
     new_customer: bool = True
+    records_new: int | None = None  # customers the request adds; None: 1 if new_customer
     records_used_shift: int = 0
     records_limit_shift: int = 0
     records_used_hour: int = 0
@@ -103,6 +104,13 @@ class Facts:
     def is_leaver(self) -> bool:
         """True when the person's leaving date has passed."""
         return self.status is StaffStatus.LEFT
+
+    @property
+    def adds(self) -> int:
+        """How many distinct customers the request adds to the budgets (a search: several)."""
+        if self.records_new is not None:
+            return self.records_new
+        return 1 if self.new_customer else 0
 
 
 # --- Cedar encoding --------------------------------------------------------
@@ -169,6 +177,7 @@ def cedar_context(facts: Facts) -> dict[str, Any]:
         "purpose_revealable": _names(facts.purpose_revealable),
         "reason_given": facts.reason_given,
         "new_customer": facts.new_customer,
+        "records_new": facts.adds,
         "records_used_shift": facts.records_used_shift,
         "records_limit_shift": facts.records_limit_shift,
         "records_used_hour": facts.records_used_hour,
@@ -221,6 +230,7 @@ def reason_values(facts: Facts) -> dict[str, str]:
         "fields": _listed(asked),
         "fields_not_needed": _listed(asked - facts.purpose_fields),
         "fields_not_revealable": _listed(asked - facts.purpose_revealable),
+        "records_new": str(facts.adds),
         "records_used_shift": str(facts.records_used_shift),
         "records_limit_shift": str(facts.records_limit_shift),
         "records_used_hour": str(facts.records_used_hour),

@@ -16,13 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from bpoguard.access import AccessRequest, Decision, InteractionStart, Verb
 from bpoguard.audit import AuditSink, DecisionRecord
 from bpoguard.errors import InputError
 from bpoguard.fields import FieldType
-from bpoguard.guard import usage
+from bpoguard.guard import approvals, canary, usage
+from bpoguard.guard.approvals import ApprovalError, ExportApproval
 from bpoguard.guard.directory import (
     ContractInfo,
     Directory,
@@ -34,11 +35,18 @@ from bpoguard.guard.directory import (
 from bpoguard.guard.facts import Facts, StaffStatus
 from bpoguard.guard.masking import mask_slice
 from bpoguard.guard.policy import PolicyDecision, PolicyStore
+from bpoguard.guard.vault import Vault
 from bpoguard.store import Store
 from bpoguard.store import models as m
 from bpoguard.validators import normalise
 
 VERIFY_ATTEMPTS = 3  # per interaction: enough for a caller who mistypes, too few to guess
+MAX_SEARCH_ROWS = 10  # an exact-match search finds a caller, not a list
+# What an agent may search by: values a caller quotes, high in entropy, blind-indexed.
+SEARCHABLE: frozenset[FieldType] = frozenset(
+    {FieldType.PHONE, FieldType.ACCOUNT_NUMBER, FieldType.CARD_NUMBER, FieldType.EMAIL}
+)
+BULK = 0  # the customer id of a decision over several customers (a search, an export)
 
 
 class ValueSource(Protocol):
@@ -75,6 +83,62 @@ class Verification:
     decision: Decision
     match: bool | None = None  # None when the check was not allowed
     attempts_left: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """ "Find the customer of client C whose phone (or account, card, e-mail) is V."
+
+    ``fields`` are shown, masked, in each row; empty means the fields the open
+    interaction's purpose needs. The value is never logged or recorded.
+    """
+
+    staff_id: str
+    client_id: str
+    field: FieldType
+    value: str = dataclasses.field(repr=False)
+    at: dt.datetime  # UTC
+    source_ip: str
+    device_id: str | None = None
+    interaction_id: int | None = None
+    fields: tuple[FieldType, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """A search's masked rows (none when denied or nothing matched), and its decision."""
+
+    decision: Decision
+    rows: tuple[Slice, ...] = ()
+    truncated: bool = False  # more customers matched than MAX_SEARCH_ROWS; the rest not shown
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    """ "Export what approval N covers", from a desk, at a time."""
+
+    staff_id: str
+    approval_id: int
+    at: dt.datetime  # UTC
+    source_ip: str
+    device_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Export:
+    """An export's rows (the approved fields of the approved customers, masked), or a denial."""
+
+    decision: Decision
+    rows: tuple[Slice, ...] = ()
+    approval: ExportApproval | None = None
+
+
+@dataclass(frozen=True)
+class _Call:
+    staff_id: str
+    customer_id: int
+    purpose: str
+    closed_at: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -206,6 +270,157 @@ class Guard:
         with self._transaction() as conn:
             self._directory = Directory.load(conn)
 
+    # -- search and export -------------------------------------------------------------------
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        """Exact-match search through the vault's blind indexes; masked rows, if allowed.
+
+        Decided once by the contract's policies (an open interaction with a customer
+        of the client, on premises, in shift, ...), every customer returned counted
+        against the budgets, canaries among them recorded, audited once.
+        """
+        field_ = FieldType(request.field)
+        if field_ not in SEARCHABLE:
+            known = ", ".join(sorted(f.value for f in SEARCHABLE))
+            raise InputError(f"search by {known}; not by {field_.value}")
+        with self._transaction() as conn:
+            staff = self.directory.staff(request.staff_id)
+            contract = self.directory.contract_for_client(request.client_id)
+            call = _interaction(conn, request.interaction_id)
+            purpose = contract.purposes.get(call.purpose) if call else None
+            fields = request.fields or tuple(sorted(purpose.fields if purpose else ()))
+            access = AccessRequest(staff.id, Verb.SEARCH, BULK, fields, request.at,
+                                   request.source_ip, request.device_id, request.interaction_id)  # fmt: skip
+            found = self._vault_lookup(conn, request.client_id, field_, request.value)
+            shown = found[:MAX_SEARCH_ROWS]
+            owner = _customer(conn, call.customer_id) if call else None
+            window = _window(self.directory, staff, request.at)
+            used, new = usage.read_many(conn, staff.id, shown, window.start, request.at) if window \
+                else (_NO_USAGE, list(shown))  # fmt: skip
+            whole = _Customer(BULK, request.client_id, "", False)
+            facts = self._facts(access, staff, whole, contract, window, call, used,
+                                matches=owner is not None and owner.client_id == request.client_id,
+                                records_new=len(new))  # fmt: skip
+            outcome = self._policies.decide(contract.id, facts)
+            planted = canary.planted_among(conn, shown)
+            if outcome.allowed:
+                if window is not None:
+                    usage.record_many(conn, staff.id, shown, window.start, request.at)
+                listed = ", ".join(str(i) for i in shown) or "none"
+                outcome = _noted(outcome, f"search by {field_.value} returned customers {listed}")
+            decision = self._audit(conn, access, staff, outcome, bool(planted))
+            kept = shown if decision.allowed else []
+            approvals.disclose(conn, decision.ledger_index, staff.id, Verb.SEARCH.value, kept,
+                               request.at)  # fmt: skip
+            if planted:
+                canary.expose(conn, planted, staff.id, canary.SHOWN_IN_SEARCH, request.at,
+                              allowed=decision.allowed, ledger_index=decision.ledger_index)  # fmt: skip
+                canary.alert_shown(planted, staff.id, Verb.SEARCH, request.source_ip, decision)
+            if not decision.allowed:
+                return SearchResult(decision)
+            rows = [self._masked(conn, customer_id, fields, decision) for customer_id in kept]
+        return SearchResult(decision, tuple(rows), truncated=len(found) > len(shown))
+
+    def approve_export(
+        self,
+        supervisor_id: str,
+        staff_id: str,
+        client_id: str,
+        customer_ids: Sequence[int],
+        fields: Sequence[FieldType],
+        reason: str,
+        at: dt.datetime,
+        valid_for: dt.timedelta = dt.timedelta(hours=8),
+    ) -> ExportApproval:
+        """A supervisor approves one person's export of named customers' fields, once.
+
+        Raises ApprovalError unless the approver is a supervisor still employed, the
+        exporter is someone else, and every customer is the client's.
+        """
+        approvals.check_terms(customer_ids, fields, reason, valid_for)
+        supervisor = self.directory.staff(supervisor_id)
+        exporter = self.directory.staff(staff_id)
+        if supervisor.role is not m.StaffRole.SUPERVISOR:
+            raise ApprovalError(
+                f"{supervisor_id} is not a supervisor: only a supervisor approves an export"
+            )
+        if _status(supervisor, at) is StaffStatus.LEFT:
+            raise ApprovalError(f"{supervisor_id} has left and approves nothing")
+        if supervisor.id == exporter.id:
+            raise ApprovalError("a supervisor cannot approve their own export")
+        self.directory.contract_for_client(client_id)
+        with self._transaction() as conn:
+            strays = _not_of_client(conn, client_id, customer_ids)
+            if strays:
+                raise ApprovalError(f"customer {strays[0]} is not a customer of {client_id}")
+            return approvals.record_approval(conn, client_id, exporter.id, supervisor.id,
+                                             customer_ids, fields, reason, at, valid_for)  # fmt: skip
+
+    def export(self, request: ExportRequest) -> Export:
+        """Export what a supervisor approved (masked rows), once; denied without an approval."""
+        with self._transaction() as conn:
+            staff = self.directory.staff(request.staff_id)
+            approval = approvals.get_approval(conn, request.approval_id)
+            if approval is None:
+                raise InputError(f"no export approval {request.approval_id}")
+            contract = self.directory.contract_for_client(approval.client_id)
+            access = AccessRequest(staff.id, Verb.EXPORT, BULK, approval.fields, request.at,
+                                   request.source_ip, request.device_id)  # fmt: skip
+            problem = approval.problem(staff.id, request.at) or self._approver_problem(
+                approval, request.at
+            )
+            window = _window(self.directory, staff, request.at)
+            whole = _Customer(BULK, approval.client_id, "", False)
+            # An approved export is bulk by design: it does not eat the per-shift budget.
+            facts = self._facts(access, staff, whole, contract, window, None, _NO_USAGE,
+                                matches=False, records_new=0, approved=problem is None)  # fmt: skip
+            outcome = self._policies.decide(contract.id, facts)
+            if problem is not None:
+                outcome = _noted(outcome, problem, deny=True)
+            elif outcome.allowed:
+                outcome = _noted(outcome, f"under approval {approval.id} by {approval.approved_by}"
+                                 f" of {len(approval.customer_ids)} customers")  # fmt: skip
+            planted = canary.planted_among(conn, approval.customer_ids)
+            decision = self._audit(conn, access, staff, outcome, bool(planted))
+            if not decision.allowed:
+                return Export(decision, approval=approval)
+            if not approvals.use_approval(conn, approval.id, request.at, decision.ledger_index):
+                raise InputError(f"approval {approval.id} was used by another request just now")
+            ids = approval.customer_ids
+            approvals.disclose(conn, decision.ledger_index, staff.id, Verb.EXPORT.value, ids,
+                               request.at)  # fmt: skip
+            if planted:
+                canary.expose(conn, planted, staff.id, Verb.EXPORT.value, request.at,
+                              allowed=True, ledger_index=decision.ledger_index)  # fmt: skip
+                canary.alert_shown(planted, staff.id, Verb.EXPORT, request.source_ip, decision)
+            rows = [self._masked(conn, i, approval.fields, decision) for i in ids]
+            spent = approvals.get_approval(conn, approval.id)
+        return Export(decision, tuple(rows), spent)
+
+    def _approver_problem(self, approval: ExportApproval, at: dt.datetime) -> str | None:
+        try:
+            approver = self.directory.staff(approval.approved_by)
+        except UnknownParty:
+            return f"approval {approval.id}: its approver is no longer on record"
+        if approver.role is not m.StaffRole.SUPERVISOR or _status(approver, at) is StaffStatus.LEFT:
+            return f"approval {approval.id}: {approver.id} is no longer a supervisor"
+        return None
+
+    def _vault_lookup(
+        self, conn: Connection, client_id: str, field_: FieldType, value: str
+    ) -> list[int]:
+        vault = self._vault
+        if not isinstance(vault, Vault):
+            raise InputError("this guard's value source cannot search")
+        return vault.lookup(conn, client_id, field_, value)
+
+    def _masked(
+        self, conn: Connection, customer_id: int, fields: Sequence[FieldType], decision: Decision
+    ) -> Slice:
+        values = self._vault.get(conn, customer_id, fields)
+        masked = mask_slice(fields, {f.value: v for f, v in values.items()})
+        return Slice(customer_id, decision, masked)
+
     # -- deciding ----------------------------------------------------------------------------
 
     def _decide(
@@ -220,7 +435,14 @@ class Guard:
             return self._audit(conn, request, staff, outcome), None
         contract = self.directory.contract_for_client(customer.client_id)
         window = _window(self.directory, staff, request.at)
-        facts = self._facts(conn, request, staff, customer, contract, window)
+        call = _interaction(conn, request.interaction_id)
+        used = (
+            usage.read(conn, staff.id, customer.id, window.start, request.at)
+            if window
+            else _NO_USAGE
+        )
+        matches = call is not None and call.customer_id == customer.id
+        facts = self._facts(request, staff, customer, contract, window, call, used, matches)
         outcome = self._policies.decide(contract.id, facts)
         if outcome.allowed and window is not None:
             reveals = len(request.fields) if request.verb is Verb.REVEAL else 0
@@ -229,23 +451,21 @@ class Guard:
 
     def _facts(
         self,
-        conn: Connection,
         request: AccessRequest,
         staff: StaffInfo,
         customer: _Customer,
         contract: ContractInfo,
         window: ShiftWindow | None,
+        call: _Call | None,
+        used: usage.Usage,
+        matches: bool,
+        records_new: int | None = None,
+        approved: bool = False,
     ) -> Facts:
         directory = self.directory
-        interaction = _interaction(conn, request.interaction_id)
-        purpose = contract.purposes.get(interaction.purpose) if interaction else None
+        purpose = contract.purposes.get(call.purpose) if call else None
         device = directory.device(request.device_id)
         premises = directory.premises_of(request.source_ip)
-        used = (
-            usage.read(conn, staff.id, customer.id, window.start, request.at)
-            if window
-            else usage.Usage(True, 0, 0, 0)
-        )
         return Facts(
             staff_id=staff.id,
             role=staff.role,
@@ -269,22 +489,23 @@ class Guard:
             in_shift=window is not None,
             shift=staff.shift,
             interaction_id=request.interaction_id,
-            interaction_open=interaction is not None
-            and interaction.closed_at is None
-            and interaction.staff_id == staff.id,
-            interaction_customer_matches=interaction is not None
-            and interaction.customer_id == customer.id,
-            purpose=interaction.purpose if interaction else None,
+            interaction_open=call is not None
+            and call.closed_at is None
+            and call.staff_id == staff.id,
+            interaction_customer_matches=matches,
+            purpose=call.purpose if call else None,
             purpose_fields=purpose.fields if purpose else frozenset(),
             purpose_revealable=purpose.revealable if purpose else frozenset(),
             reason_given=bool(request.reason and request.reason.strip()),
             new_customer=used.new_customer,
+            records_new=records_new,
             records_used_shift=used.records_shift,
             records_limit_shift=contract.records_per_shift,
             records_used_hour=used.records_hour,
             records_limit_hour=contract.records_per_hour,
             reveals_used_shift=used.reveals_shift,
             reveals_limit_shift=contract.reveals_per_shift,
+            supervisor_approved=approved,
         )
 
     def _audit(
@@ -300,6 +521,16 @@ class Guard:
         )
         index = self._sink.emit(conn, record)
         return Decision(outcome.allowed, outcome.reasons, index)
+
+
+_NO_USAGE = usage.Usage(True, 0, 0, 0)
+
+
+def _noted(outcome: PolicyDecision, note: str, deny: bool = False) -> PolicyDecision:
+    """The outcome with one more reason the guard adds itself (what a search returned)."""
+    allowed = outcome.allowed and not deny
+    reason = f"{'allowed' if allowed else 'denied'}: {note}"
+    return PolicyDecision(allowed, (*outcome.reasons, reason), outcome.policies)
 
 
 def _deny(decision: Decision, reason: str) -> Decision:
@@ -329,6 +560,9 @@ _INTERACTION = select(
     m.Interaction.staff_id, m.Interaction.customer_id, m.Interaction.purpose,
     m.Interaction.closed_at,
 ).where(m.Interaction.id == bindparam("id"))  # fmt: skip
+_OWNED = select(m.Customer.id).where(
+    m.Customer.client_id == bindparam("client"), m.Customer.id.in_(bindparam("ids", expanding=True))
+)
 _OPEN = insert(m.Interaction)
 _CLOSE = (
     update(m.Interaction)
@@ -342,12 +576,21 @@ def _customer(conn: Connection, customer_id: int) -> _Customer | None:
     return _Customer(row.id, row.client_id, row.country, row.is_canary) if row else None
 
 
-def _interaction(
-    conn: Connection, interaction_id: int | None
-) -> Row[str, int, str, dt.datetime | None] | None:
+def _interaction(conn: Connection, interaction_id: int | None) -> _Call | None:
     if interaction_id is None:
         return None
-    return conn.execute(_INTERACTION, {"id": interaction_id}).first()
+    row = conn.execute(_INTERACTION, {"id": interaction_id}).first()
+    return _Call(row.staff_id, row.customer_id, row.purpose, row.closed_at) if row else None
+
+
+def _not_of_client(conn: Connection, client_id: str, customer_ids: Sequence[int]) -> list[int]:
+    """The ids among customer_ids that are not customers of client_id, in the order given."""
+    owned: set[int] = set()
+    ids = [int(i) for i in customer_ids]
+    for start in range(0, len(ids), 500):  # well inside every database's bind limits
+        chunk = ids[start : start + 500]
+        owned.update(conn.scalars(_OWNED, {"client": client_id, "ids": chunk}))
+    return [i for i in ids if i not in owned]
 
 
 def _matches(field_: FieldType, stored: str, answer: str, country: str) -> bool:
@@ -361,9 +604,18 @@ def _matches(field_: FieldType, stored: str, answer: str, country: str) -> bool:
 
 
 __all__ = [
+    "BULK",
+    "MAX_SEARCH_ROWS",
+    "SEARCHABLE",
     "VERIFY_ATTEMPTS",
+    "ApprovalError",
+    "Export",
+    "ExportApproval",
+    "ExportRequest",
     "Guard",
     "Revealed",
+    "SearchRequest",
+    "SearchResult",
     "Slice",
     "UnknownParty",
     "ValueSource",

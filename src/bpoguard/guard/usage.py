@@ -6,6 +6,7 @@ worker sees the same counts.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -144,6 +145,40 @@ def record(
         if not conn.execute(_BUMP, {**key, "b_by": reveals}).rowcount:
             row = {"staff_id": staff_id, "scope": REVEALS, "period": shift_start, "count": reveals}
             conn.execute(_NEW_COUNTER, row)
+
+
+_SEEN_AMONG = select(touched.c.customer_id).where(
+    _touched_in(SHIFT), touched.c.customer_id.in_(bindparam("customers", expanding=True))
+)
+
+
+def read_many(
+    conn: Connection,
+    staff_id: str,
+    customer_ids: Sequence[int],
+    shift_start: dt.datetime,
+    at: dt.datetime,
+) -> tuple[Usage, list[int]]:
+    """Usage of a person's budgets, and which of customer_ids are not yet counted this shift."""
+    totals = read(conn, staff_id, -1, shift_start, at)  # -1: no customer has it
+    if not customer_ids:
+        return Usage(False, totals.records_shift, totals.records_hour, totals.reveals_shift), []
+    params = {"staff": staff_id, SHIFT: shift_start, "customers": list(customer_ids)}
+    seen = set(conn.scalars(_SEEN_AMONG, params))
+    new = [i for i in customer_ids if i not in seen]
+    return Usage(bool(new), totals.records_shift, totals.records_hour, totals.reveals_shift), new
+
+
+def record_many(
+    conn: Connection,
+    staff_id: str,
+    customer_ids: Sequence[int],
+    shift_start: dt.datetime,
+    at: dt.datetime,
+) -> None:
+    """Count customers shown together (a search's rows) against the person's budgets."""
+    for customer_id in customer_ids:
+        record(conn, staff_id, customer_id, shift_start, at, 0)
 
 
 def take_verify_attempt(conn: Connection, interaction_id: int, limit: int) -> int:
