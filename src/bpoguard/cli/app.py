@@ -12,7 +12,7 @@ from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, o
 from bpoguard.cli.canary import canary_app
 from bpoguard.cli.demo import demo_command
 from bpoguard.cli.ledger import ledger_app
-from bpoguard.cli.simulate import simulate_command
+from bpoguard.cli.simulate_cert import simulate_app
 from bpoguard.cli.vault import customers_app, keys_app
 
 app = typer.Typer(
@@ -69,7 +69,7 @@ def init(
     out.print(f"Database: {result.db}")
 
 
-app.command("simulate")(simulate_command)
+app.add_typer(simulate_app, name="simulate")
 app.command("demo")(demo_command)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(customers_app, name="customers")
