@@ -16,6 +16,7 @@ TABLE_MODULES = (
     "bpoguard.guard.usage",
     "bpoguard.guard._tables",
     "bpoguard.guard.canary",
+    "bpoguard.web._tables",
 )
 
 

@@ -1,0 +1,234 @@
+"""Asking the guard on a caller's behalf: view, reveal, verify, and the CRM's interactions.
+
+Shared by the REST API and the agent desktop, so that both decide the same
+way. A denial becomes an :class:`ApiError` (403) carrying the guard's reasons
+and ledger index; the guard has already recorded it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bpoguard.access import AccessRequest, Decision, InteractionStart, Verb
+from bpoguard.errors import InputError
+from bpoguard.fields import FieldType
+from bpoguard.guard.directory import UnknownParty
+from bpoguard.guard.service import Revealed, Slice, Verification
+from bpoguard.store import models as m
+from bpoguard.web._auth import Caller
+from bpoguard.web._errors import ApiError
+from bpoguard.web._models import InteractionIn, InteractionOut
+from bpoguard.web._runtime import Runtime
+
+log = logging.getLogger("bpoguard.web")
+T = TypeVar("T")
+
+
+def view(
+    runtime: Runtime,
+    caller: Caller,
+    customer_id: int,
+    interaction_id: int,
+    fields: list[FieldType] | None,
+) -> Slice:
+    """The masked slice, or 403 with the guard's reasons."""
+    wanted = tuple(fields) if fields else _purpose_fields(runtime, interaction_id)
+    request = _request(runtime, caller, Verb.VIEW, customer_id, wanted, interaction_id)
+    result = _ask(runtime, lambda: runtime.guard.view(request))
+    _check(result.decision, request)
+    return result
+
+
+def reveal(
+    runtime: Runtime,
+    caller: Caller,
+    customer_id: int,
+    interaction_id: int,
+    field: FieldType,
+    reason: str,
+) -> Revealed:
+    """One field in the clear, or 403 with the guard's reasons."""
+    request = _request(runtime, caller, Verb.REVEAL, customer_id, (field,), interaction_id, reason)
+    result = _ask(runtime, lambda: runtime.guard.reveal(request))
+    _check(result.decision, request)
+    return result
+
+
+def verify(
+    runtime: Runtime,
+    caller: Caller,
+    customer_id: int,
+    interaction_id: int,
+    field: FieldType,
+    answer: str,
+) -> Verification:
+    """Match or no match, or 403 (not allowed, or no attempts left) with the reasons."""
+    request = _request(runtime, caller, Verb.VERIFY, customer_id, (field,), interaction_id)
+    result = _ask(runtime, lambda: runtime.guard.verify(request, answer))
+    _check(result.decision, request)
+    return result
+
+
+def open_interaction(runtime: Runtime, body: InteractionIn) -> InteractionOut:
+    """Record a call the CRM opened; 404 for unknown parties, 409 for a used id."""
+    directory = runtime.guard.directory
+    contract = _known(lambda: directory.contract(body.contract_id))
+    _known(lambda: _staff(runtime, body.staff_id))
+    with runtime.store.engine.connect() as conn:
+        client = conn.execute(
+            select(m.Customer.client_id).where(m.Customer.id == body.customer_id)
+        ).scalar()
+    if client is None:
+        raise ApiError(404, "not_found", f"unknown customer {body.customer_id}")
+    if client != contract.client_id:
+        raise ApiError(
+            422, "invalid_request", f"customer {body.customer_id} is not covered by {contract.id}"
+        )
+    at = runtime.now()
+    start = InteractionStart(
+        body.id, body.contract_id, body.staff_id, body.customer_id, body.purpose, body.channel, at
+    )
+    try:
+        runtime.guard.open_interaction(start)
+    except IntegrityError:
+        raise ApiError(409, "conflict", f"interaction {body.id} already exists") from None
+    except InputError as err:
+        raise ApiError(422, "invalid_request", str(err)) from None
+    return interaction(runtime, body.id)
+
+
+def close_interaction(runtime: Runtime, interaction_id: int) -> InteractionOut:
+    """Record that a call ended; reads in it are refused from then on."""
+    found = interaction(runtime, interaction_id)
+    if found.closed_at is not None:
+        raise ApiError(409, "conflict", f"interaction {interaction_id} is already closed")
+    runtime.guard.close_interaction(interaction_id, runtime.now())
+    return interaction(runtime, interaction_id)
+
+
+def interaction(runtime: Runtime, interaction_id: int) -> InteractionOut:
+    """An interaction by id, or 404."""
+    with runtime.store.engine.connect() as conn:
+        row = conn.execute(select(m.Interaction).where(m.Interaction.id == interaction_id)).first()
+    if row is None:
+        raise ApiError(404, "not_found", f"unknown interaction {interaction_id}")
+    return _out(runtime, row)
+
+
+def current_interaction(runtime: Runtime, staff_id: str) -> InteractionOut | None:
+    """The caller's newest open interaction, if any."""
+    query = (
+        select(m.Interaction)
+        .where(m.Interaction.staff_id == staff_id, m.Interaction.closed_at.is_(None))
+        .order_by(m.Interaction.opened_at.desc(), m.Interaction.id.desc())
+        .limit(1)
+    )
+    with runtime.store.engine.connect() as conn:
+        row = conn.execute(query).first()
+    return _out(runtime, row) if row is not None else None
+
+
+def _out(runtime: Runtime, row: object) -> InteractionOut:
+    r = row._mapping  # type: ignore[attr-defined]
+    purpose = None
+    with contextlib.suppress(UnknownParty):
+        purpose = runtime.guard.directory.contract(r["contract_id"]).purposes.get(r["purpose"])
+    return InteractionOut(
+        id=r["id"],
+        contract_id=r["contract_id"],
+        staff_id=r["staff_id"],
+        customer_id=r["customer_id"],
+        purpose=r["purpose"],
+        channel=r["channel"],
+        opened_at=r["opened_at"],
+        closed_at=r["closed_at"],
+        fields=sorted(purpose.fields) if purpose else [],
+        revealable=sorted(purpose.revealable) if purpose else [],
+    )
+
+
+def _purpose_fields(runtime: Runtime, interaction_id: int) -> tuple[FieldType, ...]:
+    """The fields the interaction's purpose shows; every field when it is unknown (denied)."""
+    try:
+        found = interaction(runtime, interaction_id)
+    except ApiError:
+        return tuple(FieldType)
+    return tuple(found.fields) or tuple(FieldType)
+
+
+def _request(
+    runtime: Runtime,
+    caller: Caller,
+    verb: Verb,
+    customer_id: int,
+    fields: tuple[FieldType, ...],
+    interaction_id: int,
+    reason: str | None = None,
+) -> AccessRequest:
+    return AccessRequest(
+        staff_id=caller.staff_id,
+        verb=verb,
+        customer_id=customer_id,
+        fields=fields,
+        at=runtime.now(),
+        source_ip=caller.source_ip,
+        device_id=caller.device_id,
+        interaction_id=interaction_id,
+        reason=reason,
+    )
+
+
+def _ask(runtime: Runtime, call: Callable[[], T]) -> T:
+    """Call the guard; a staff member it does not know yet gets one directory reload."""
+    runtime.tick()
+    try:
+        return call()
+    except UnknownParty:
+        runtime.refresh()
+    except InputError as err:
+        raise ApiError(422, "invalid_request", str(err)) from None
+    try:
+        return call()
+    except InputError as err:
+        raise ApiError(403, "denied", str(err)) from None
+
+
+def _check(decision: Decision, request: AccessRequest) -> None:
+    if decision.allowed:
+        return
+    log.info(
+        "denied %s of customer %s by %s from %s: %s",
+        request.verb.value,
+        request.customer_id,
+        request.staff_id,
+        request.source_ip,
+        "; ".join(decision.reasons),
+    )
+    raise ApiError(
+        403,
+        "denied",
+        decision.reasons[0] if decision.reasons else "denied",
+        decision.reasons,
+        decision.ledger_index,
+    )
+
+
+def _staff(runtime: Runtime, staff_id: str) -> None:
+    try:
+        runtime.guard.directory.staff(staff_id)
+    except UnknownParty:
+        runtime.refresh()
+        runtime.guard.directory.staff(staff_id)
+
+
+def _known(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except UnknownParty as err:
+        raise ApiError(404, "not_found", str(err)) from None

@@ -1,0 +1,126 @@
+"""The parts a web worker decides with: the real guard over the workspace's store,
+vault, ledger and event lake, and the audit sink every decision goes through.
+
+One runtime per worker process. Handlers run on the worker's event loop one
+at a time, so the guard, its sink and the lake writer are never used by two
+threads at once; more throughput comes from more workers (``--workers``),
+which share the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+
+from sqlalchemy import Connection
+
+from bpoguard.access import Verb
+from bpoguard.audit import AuditSink, DecisionListener, DecisionRecord
+from bpoguard.events.lake import LakeWriter
+from bpoguard.guard import canary
+from bpoguard.guard.directory import UnknownParty
+from bpoguard.guard.keys import KeyfileProvider
+from bpoguard.guard.service import Guard
+from bpoguard.guard.vault import Vault
+from bpoguard.ledger import Ledger
+from bpoguard.web._settings import WebSettings
+from bpoguard.workspace import Workspace
+
+log = logging.getLogger("bpoguard.web")
+
+
+def decision_listeners() -> Sequence[DecisionListener]:
+    """Who is told of every decision, inside its transaction.
+
+    The canary listener records touches of canary customers and raises the
+    critical alert. Detection's instant rules (access after leaving, a burst
+    of reveals) are added to this list when they land; nothing else changes.
+    """
+    return [canary.CanaryListener()]
+
+
+class Runtime:
+    """A worker's guard, and the housekeeping it needs (directory refresh, lake commits)."""
+
+    def __init__(self, settings: WebSettings) -> None:
+        self.settings = settings
+        self.workspace = Workspace.open(settings.home, settings.db)
+        self.store = self.workspace.store
+        self.ledger = Ledger.for_workspace(self.workspace)
+        self.lake = LakeWriter(self.workspace.settings.lake_dir, source="web")
+        self.sink = AuditSink(self.ledger, self.lake, listeners=decision_listeners())
+        keys = settings.keys or KeyfileProvider.from_dir(self.workspace.settings.keys_dir)
+        self.guard = Guard(self.store, Vault(keys), self.sink)
+        self._refreshed = time.monotonic()
+        self._committed = time.monotonic()
+
+    def now(self) -> dt.datetime:
+        """The moment a request is decided at."""
+        return self.settings.clock()
+
+    def tick(self) -> None:
+        """Reload the directory and publish lake rows when they are due."""
+        now = time.monotonic()
+        if now - self._refreshed >= self.settings.refresh_seconds:
+            self.refresh()
+        if now - self._committed >= self.settings.lake_commit_seconds:
+            self.commit_lake()
+
+    def refresh(self) -> None:
+        """Reload staff, devices, sites and contracts (HR and asset changes)."""
+        self.guard.refresh()
+        self._refreshed = time.monotonic()
+
+    def commit_lake(self) -> None:
+        """Publish the decisions' lake rows written so far."""
+        self.lake.commit()
+        self._committed = time.monotonic()
+
+    def site_of(self, staff_id: str | None) -> str | None:
+        """The staff member's site, if the directory knows them."""
+        if staff_id is None:
+            return None
+        try:
+            return self.guard.directory.staff(staff_id).site_id
+        except UnknownParty:
+            return None
+
+    def refuse(
+        self,
+        conn: Connection,
+        *,
+        staff_id: str,
+        verb: Verb,
+        customer_id: int,
+        source_ip: str,
+        device_id: str | None,
+        reason: str,
+    ) -> int | None:
+        """Record a denial the web layer made before the guard could be asked.
+
+        It goes through the same sink as the guard's own decisions, so the ledger
+        and the lake hold every refused request; returns its ledger index.
+        """
+        record = DecisionRecord(
+            at=self.now(),
+            staff_id=staff_id,
+            verb=verb,
+            customer_id=customer_id,
+            fields=(),
+            source_ip=source_ip,
+            device_id=device_id,
+            interaction_id=None,
+            allowed=False,
+            reasons=(reason,),
+            site_id=self.site_of(staff_id),
+        )
+        return self.sink.emit(conn, record)
+
+    def close(self) -> None:
+        """Publish what is buffered and release the database."""
+        try:
+            self.lake.commit()
+        finally:
+            self.workspace.close()

@@ -1,0 +1,35 @@
+"""What the web app needs to know, read once at the edge and passed in."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bpoguard.guard.keys import KeyProvider
+from bpoguard.web._client import Network
+
+MAX_BODY = 16 * 1024  # no request of this API needs more; larger bodies are refused unread
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The workspace to serve, the proxies to believe, the limits to keep.
+
+    `clock` gives the moment each request is decided at (shift windows, token
+    expiry); tests pass a fixed one to stand in a simulated shift.
+    """
+
+    home: Path
+    db: str | None = None
+    keys: KeyProvider | None = None  # the workspace's key files when None
+    trusted_proxies: tuple[Network, ...] = ()
+    max_body: int = MAX_BODY
+    refresh_seconds: float = 30.0  # how stale the guard's staff/device directory may get
+    lake_commit_seconds: float = 10.0  # how often decisions' lake rows are published
+    clock: Callable[[], dt.datetime] = field(default=_now)

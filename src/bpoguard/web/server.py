@@ -1,0 +1,73 @@
+"""Running the app under uvicorn, in one process or several workers.
+
+Workers are separate processes that import the app by name, so the settings
+travel to them in environment variables that `bpoguard serve` sets; only
+:func:`app_from_environment` reads them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from bpoguard.guard.keys import KeyfileProvider, KeyProvider
+from bpoguard.web._client import parse_networks
+from bpoguard.web._settings import WebSettings
+from bpoguard.web.app import create_app
+
+KEK_ENV = "BPOGUARD_KEK"
+_HOME = "BPOGUARD_WEB_HOME"
+_DB = "BPOGUARD_WEB_DB"
+_TRUSTED = "BPOGUARD_WEB_TRUSTED_PROXIES"
+
+
+def settings_for(
+    home: Path, db: str | None, trusted: Sequence[str], kek: str | None = None
+) -> WebSettings:
+    """Settings for a workspace; `kek` is BPOGUARD_KEK's value when the KEK is not on disk."""
+    keys: KeyProvider | None = KeyfileProvider.from_base64(kek, KEK_ENV) if kek else None
+    return WebSettings(
+        home=home.absolute(), db=db, keys=keys, trusted_proxies=parse_networks(trusted)
+    )
+
+
+def app_from_environment() -> FastAPI:
+    """The app a uvicorn worker builds from what `bpoguard serve` put in its environment."""
+    trusted = [t for t in os.environ.get(_TRUSTED, "").split(",") if t]
+    settings = settings_for(
+        Path(os.environ[_HOME]), os.environ.get(_DB) or None, trusted, os.environ.get(KEK_ENV)
+    )
+    return create_app(settings)
+
+
+def serve(
+    home: Path,
+    db: str | None,
+    host: str,
+    port: int,
+    workers: int,
+    trusted: Sequence[str],
+    access_log: bool = True,
+) -> None:
+    """Serve the workspace until interrupted."""
+    settings = settings_for(home, db, trusted, os.environ.get(KEK_ENV))  # fail early, here
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    common = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
+    if workers <= 1:
+        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        return
+    os.environ[_HOME] = str(settings.home)
+    os.environ[_TRUSTED] = ",".join(str(n) for n in settings.trusted_proxies)
+    if db:
+        os.environ[_DB] = db
+    uvicorn.run(
+        "bpoguard.web.server:app_from_environment",
+        factory=True,
+        workers=workers,
+        **common,  # type: ignore[arg-type]
+    )
