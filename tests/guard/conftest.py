@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select, text, update
 
 from bpoguard import workspace
 from bpoguard.access import AccessRequest, InteractionStart, Verb
@@ -188,3 +188,25 @@ def office(office_home: Path) -> Iterator[Office]:
         opened = Office(ws)
         yield opened
         opened.lake.commit()
+
+
+@pytest.fixture
+def open_office(tmp_path: Path) -> Iterator[Callable[..., Office]]:
+    """Build a BPO of the test's own with contract terms changed (budgets), and open it."""
+    opened: list[tuple[Workspace, Office]] = []
+
+    def make(**contract: object) -> Office:
+        home = tmp_path / f"ws{len(opened)}"
+        build_office(home)
+        ws = Workspace.open(home)
+        if contract:
+            with ws.store.engine.begin() as conn:
+                conn.execute(update(m.Contract).values(**contract))
+        office = Office(ws)
+        opened.append((ws, office))
+        return office
+
+    yield make
+    for ws, office in opened:
+        office.lake.commit()
+        ws.close()

@@ -348,7 +348,11 @@ class Guard:
             raise ApprovalError(f"{supervisor_id} has left and approves nothing")
         if supervisor.id == exporter.id:
             raise ApprovalError("a supervisor cannot approve their own export")
-        self.directory.contract_for_client(client_id)
+        contract = self.directory.contract_for_client(client_id)
+        if supervisor.site_id not in contract.allowed_sites:
+            raise ApprovalError(
+                f"{supervisor_id} works at a site contract {contract.id} does not allow"
+            )
         with self._transaction() as conn:
             strays = _not_of_client(conn, client_id, customer_ids)
             if strays:
