@@ -147,8 +147,9 @@ class Web:
     free: list[Desk]
 
     def desk(self) -> Desk:
-        """A fresh agent (no other test used them), with a token and an enrolled device."""
+        """The next agent in turn, with a new token and a newly enrolled device."""
         desk = self.free.pop(0)
+        self.free.append(desk)  # agents take turns; each turn mints fresh credentials
         self.clock.at = desk.at
         with Workspace.open(self.home) as ws, ws.store.engine.begin() as conn:
             _, desk.token = credentials.create_token(conn, desk.at, staff_id=desk.staff)

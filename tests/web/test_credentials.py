@@ -97,7 +97,7 @@ def test_bad_lifetimes_are_refused(text: str) -> None:
 def test_device_credential_names_its_device_and_reenrolment_revokes_the_old(world: Path) -> None:
     desk = desks(world)[2]
     with Workspace.open(world) as ws, ws.store.engine.begin() as conn:
-        first, old = credentials.enrol_device(conn, desk.device, NOW)
+        _, old = credentials.enrol_device(conn, desk.device, NOW)
         assert credentials.device_of(conn, old) == desk.device
         second, new = credentials.enrol_device(conn, desk.device, NOW)
         assert second.replaced == 1 and second.holder_id == desk.staff

@@ -12,7 +12,9 @@ from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, o
 from bpoguard.cli.canary import canary_app
 from bpoguard.cli.demo import demo_command
 from bpoguard.cli.ledger import ledger_app
+from bpoguard.cli.serve import serve_command
 from bpoguard.cli.simulate_cert import simulate_app
+from bpoguard.cli.token import device_app, token_app
 from bpoguard.cli.vault import customers_app, keys_app
 
 app = typer.Typer(
@@ -75,6 +77,9 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
 app.add_typer(canary_app, name="canary")
+app.command("serve")(serve_command)
+app.add_typer(token_app, name="token")
+app.add_typer(device_app, name="device")
 
 
 @app.command()

@@ -11,6 +11,7 @@ guard calls and answers into HTTP.
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -109,9 +110,7 @@ def _api(runtime: Runtime) -> APIRouter:
 
     def staff(verb: Verb | None) -> Any:
         def dependency(request: Request) -> Caller:
-            customer = request.path_params.get("customer_id")
-            customer_id = int(customer) if customer and customer.isdigit() else None
-            request.state.decision = (verb, customer_id)
+            _, customer_id = _decision_of(request)
             found = caller(
                 runtime, request, kind=TokenKind.STAFF, verb=verb, customer_id=customer_id
             )
@@ -252,7 +251,10 @@ def _handlers(app: FastAPI, runtime: Runtime) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, problems = validation_message(list(exc.errors()))
-        index = _record_invalid(runtime, request, message)
+        try:
+            index = _record_invalid(runtime, request, message)
+        except ApiError as err:  # not authenticated either: that answer comes first
+            return err.response()
         return problem(422, "invalid_request", message, problems, index)
 
     @app.exception_handler(StarletteHTTPException)
@@ -271,12 +273,29 @@ def _handlers(app: FastAPI, runtime: Runtime) -> None:
         return problem(500, "internal_error", "internal error; the request was not completed")
 
 
+_DECISION_PATH = re.compile(rf"{API}/customers/(\d{{1,19}})/(view|reveal|verify|search)")
+
+
+def _decision_of(request: Request) -> tuple[Verb | None, int | None]:
+    """Which decision a request asks for, read from its path (the body may not parse)."""
+    match = _DECISION_PATH.fullmatch(request.url.path)
+    if match is None:
+        return None, None
+    return Verb(match.group(2)), int(match.group(1))
+
+
 def _record_invalid(runtime: Runtime, request: Request, message: str) -> int | None:
-    """A malformed request for a decision is a refused decision: put it in the ledger."""
-    who: Caller | None = getattr(request.state, "caller", None)
-    verb, customer_id = getattr(request.state, "decision", (None, None))
-    if who is None or verb is None or customer_id is None:
+    """A malformed request for a decision is a refused decision: put it in the ledger.
+
+    FastAPI rejects unparsable JSON before any dependency runs, so the caller
+    is authenticated here when the dependency did not get to it.
+    """
+    verb, customer_id = _decision_of(request)
+    if verb is None or customer_id is None:
         return None
+    who: Caller | None = getattr(request.state, "caller", None)
+    if who is None:
+        who = caller(runtime, request, kind=TokenKind.STAFF, verb=verb, customer_id=customer_id)
     log.info("refused %s of customer %s by %s: %s", verb.value, customer_id, who.staff_id, message)
     with runtime.store.engine.begin() as conn:
         return runtime.refuse(
