@@ -1,0 +1,165 @@
+"""The analytics engine contract: where the feature expressions run.
+
+One small abstract interface, two implementations: DuckDB (embedded, the
+reference; tests run against it) and Apache Spark through PySpark (local mode
+or a cluster, ``--spark-master URL``). Feature code is written once as Ibis
+expressions and never knows which engine runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import ibis  # type: ignore[import-untyped]
+import pyarrow as pa
+from ibis.backends import BaseBackend  # type: ignore[import-untyped]
+
+from bpoguard.errors import InputError
+
+ENGINES = ("duckdb", "spark")
+
+
+class EngineError(InputError):
+    """The analytics engine asked for cannot be used."""
+
+
+class Engine(ABC):
+    """Runs Ibis expressions over the event lake and hands results back as Arrow."""
+
+    name: str
+
+    @property
+    @abstractmethod
+    def backend(self) -> BaseBackend:
+        """The Ibis backend the expressions are bound to."""
+
+    @abstractmethod
+    def read_parquet(self, paths: list[Path]) -> ibis.Table:
+        """A table over these Parquet files (hidden staging files are never passed)."""
+
+    def table(self, data: pa.Table) -> ibis.Table:
+        """A small dimension table (people, networks) the engine can join against."""
+        return ibis.memtable(data)
+
+    def to_arrow(self, expr: ibis.Table) -> pa.Table:
+        """Run an expression and collect its result."""
+        result: pa.Table = self.backend.to_pyarrow(expr)
+        return result
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the engine holds."""
+
+
+class DuckDBEngine(Engine):
+    """The embedded reference engine: one in-process DuckDB, clock in UTC."""
+
+    name = "duckdb"
+
+    def __init__(self, memory_limit: str | None = None) -> None:
+        self._con = ibis.duckdb.connect()
+        # Day and hour are taken in UTC whatever the machine's zone.
+        self._con.raw_sql("SET TimeZone = 'UTC'")
+        if memory_limit:
+            self._con.raw_sql(f"SET memory_limit = '{memory_limit}'")
+
+    @property
+    def backend(self) -> BaseBackend:
+        return self._con
+
+    def read_parquet(self, paths: list[Path]) -> ibis.Table:
+        return self._con.read_parquet([str(p) for p in paths])
+
+    def close(self) -> None:
+        self._con.disconnect()
+
+
+class SparkEngine(Engine):
+    """Apache Spark through PySpark: ``local[*]`` by default, or a cluster's master URL."""
+
+    name = "spark"
+
+    def __init__(self, master: str | None = None, session: Any = None) -> None:
+        self._owned = session is None
+        self._session = session if session is not None else spark_session(master)
+        self._con = ibis.pyspark.connect(self._session)
+        self._views = 0
+
+    @property
+    def backend(self) -> BaseBackend:
+        return self._con
+
+    def read_parquet(self, paths: list[Path]) -> ibis.Table:
+        frame = self._session.read.parquet(*[str(p) for p in paths])
+        self._views += 1
+        name = f"bpoguard_lake_{self._views}"
+        frame.createOrReplaceTempView(name)
+        return self._con.table(name)
+
+    def table(self, data: pa.Table) -> ibis.Table:
+        # Straight from Arrow: going through pandas 3 raises warnings in PySpark 4.
+        self._views += 1
+        name = f"bpoguard_dim_{self._views}"
+        self._session.createDataFrame(
+            data, schema=_spark_schema(data.schema)
+        ).createOrReplaceTempView(name)
+        return self._con.table(name)
+
+    def to_arrow(self, expr: ibis.Table) -> pa.Table:
+        sql = str(self._con.compile(expr))
+        result: pa.Table = self._session.sql(sql).toArrow()
+        return result
+
+    def close(self) -> None:
+        if self._owned:
+            self._session.stop()
+
+
+def spark_session(master: str | None = None, scratch: Path | None = None) -> Any:
+    """A Spark session in UTC, UI off, warehouse and Derby in a scratch folder."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:  # pragma: no cover - pyspark is a declared dependency
+        raise EngineError("--engine spark needs pyspark installed") from None
+    where = scratch or Path(tempfile.mkdtemp(prefix="bpoguard-spark-"))
+    # Derby's home is a JVM system property: without it Spark leaves metastore_db/ here.
+    java_opts = f"-Dderby.system.home={where / 'derby'}"
+    os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    builder = (
+        SparkSession.builder.master(master or "local[*]")
+        .appName("bpoguard-detect")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.warehouse.dir", str(where / "warehouse"))
+        .config("spark.driver.extraJavaOptions", java_opts)
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    return builder.getOrCreate()
+
+
+def _spark_schema(schema: pa.Schema) -> str:
+    """A Spark DDL schema for a small dimension table (strings, integers, dates)."""
+    kinds = {
+        pa.string(): "STRING",
+        pa.int64(): "BIGINT",
+        pa.date32(): "DATE",
+        pa.float64(): "DOUBLE",
+    }
+    return ", ".join(f"`{f.name}` {kinds[f.type]}" for f in schema)
+
+
+def open_engine(name: str, spark_master: str | None = None) -> Engine:
+    """The engine called ``name`` (duckdb or spark)."""
+    if name == "duckdb":
+        if spark_master:
+            raise EngineError("--spark-master is for --engine spark")
+        return DuckDBEngine()
+    if name == "spark":
+        return SparkEngine(spark_master)
+    raise EngineError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
