@@ -1,0 +1,266 @@
+"""`bpoguard trace leak`: from a leaked dump to ranked suspects, with the evidence behind each.
+
+The stages are plain functions: read the dump (:mod:`.dump`), match its
+records through the vault's blind indexes (:mod:`.matcher`), name the agents
+any canary in it was shown to or touched by, read who accessed the matched
+customers before the leak was first seen (:mod:`.accesses`), score them
+(:mod:`.scoring`), and prove each access from the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from bpoguard.guard import canary
+from bpoguard.guard.vault import Vault
+from bpoguard.ledger import Ledger
+from bpoguard.store import models as m
+from bpoguard.trace.accesses import Access, access_index, accesses_of
+from bpoguard.trace.dump import ReadStats, read_dump
+from bpoguard.trace.matcher import AMBIGUOUS, MATCHED, Matcher, RecordMatch, clients
+from bpoguard.trace.scoring import Attribution, Suspect, attribute
+from bpoguard.workspace import Workspace
+
+MAX_PROOFS = 200  # inclusion proofs in one report; the rest by ledger index only
+MAX_RECORDS_SHOWN = 2_000  # per-record lines in one report
+EVIDENCE_FOR = 5  # people whose accesses are listed one by one
+CHUNK = 500
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class LeakOptions:
+    """How to trace: the date the dump was first seen, and whether refused requests count."""
+
+    first_seen: dt.date | None = None
+    include_denied: bool = True  # a refused request still shows who went looking
+    max_records: int = 1_000_000
+
+
+@dataclass
+class LeakTrace:
+    """Everything a leak trace found; :func:`bpoguard.trace.report.leak_document` renders it."""
+
+    dump_name: str
+    stats: ReadStats
+    options: LeakOptions
+    window_end: dt.datetime | None
+    counts: dict[str, int]
+    records: list[RecordMatch]
+    refs: dict[int, tuple[str, str]]  # customer id -> (client id, ref)
+    canary_hits: list[dict[str, Any]]
+    attribution: Attribution
+    staff: dict[str, dict[str, str | None]]
+    evidence: dict[str, dict[int, list[Access]]]  # person -> customer -> accesses
+    ledger: dict[str, Any] = field(default_factory=dict)
+    distinct_customers: int = 0
+
+
+def trace_leak(
+    ws: Workspace,
+    vault: Vault,
+    path: Path,
+    options: LeakOptions | None = None,
+    progress: Progress | None = None,
+) -> LeakTrace:
+    """Trace a leaked dump against what this workspace holds."""
+    options = options or LeakOptions()
+    stats = ReadStats()
+    window_end = _window_end(options.first_seen)
+    with ws.store.engine.connect() as conn:
+        matcher = Matcher(conn, vault, clients(conn))
+        kept = _matched(matcher.match_all(read_dump(path, stats, options.max_records)), progress)
+        counts = {
+            "records": matcher.stats.records,
+            "matched": matcher.stats.by_status[MATCHED],
+            "ambiguous": matcher.stats.by_status[AMBIGUOUS],
+            "partial_only": matcher.stats.by_status["partial only"],
+            "nothing_we_hold": matcher.stats.by_status["nothing we hold"],
+            "lookups": matcher.stats.lookups,
+        }
+        ids = sorted({r.customer_id for r in kept if r.customer_id is not None})
+        refs = _refs(conn, ids)
+        hits = _canary_hits(conn, ids, refs, window_end)
+    lake = ws.settings.lake_dir
+    index = access_index(lake, window_end, options.include_denied)
+    details = accesses_of(lake, ids, window_end, options.include_denied)
+    relevant = _relevant(details, kept, {name: k for k, name in enumerate(index.people)})
+    attribution = attribute(index, ids, relevant)
+    people = [s.person for s in attribution.ranking[:EVIDENCE_FOR]]
+    people += [p for h in hits for p in h["named"] if p not in people]
+    evidence = _evidence(details, attribution.ranking[:EVIDENCE_FOR], kept)
+    with ws.store.engine.connect() as conn:
+        staff = _staff(conn, [s.person for s in attribution.ranking] + people)
+    trace = LeakTrace(
+        dump_name=path.name,
+        stats=stats,
+        options=options,
+        window_end=window_end,
+        counts=counts,
+        records=kept,
+        refs=refs,
+        canary_hits=hits,
+        attribution=attribution,
+        staff=staff,
+        evidence=evidence,
+        distinct_customers=len(ids),
+    )
+    trace.ledger = _proofs(ws, evidence)
+    return trace
+
+
+def _window_end(first_seen: dt.date | None) -> dt.datetime | None:
+    # "Before the first-seen date" includes that day: the copy was taken some time before it surfaced.
+    if first_seen is None:
+        return None
+    return dt.datetime.combine(first_seen + dt.timedelta(days=1), dt.time(0), tzinfo=dt.UTC)
+
+
+def _matched(records: Iterable[RecordMatch], progress: Progress | None) -> list[RecordMatch]:
+    kept = []
+    for n, record in enumerate(records, start=1):
+        if record.status in (MATCHED, AMBIGUOUS):
+            kept.append(record)
+        if progress is not None and n % 500 == 0:
+            progress("records", n, 0)
+    return kept
+
+
+def _refs(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    refs: dict[int, tuple[str, str]] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = list(ids[start : start + CHUNK])
+        rows = conn.execute(
+            select(m.Customer.id, m.Customer.client_id, m.Customer.ref).where(
+                m.Customer.id.in_(chunk)
+            )
+        )
+        refs.update({r.id: (r.client_id, r.ref) for r in rows})
+    return refs
+
+
+def _canary_hits(
+    conn: Connection,
+    ids: Collection[int],
+    refs: dict[int, tuple[str, str]],
+    window_end: dt.datetime | None,
+) -> list[dict[str, Any]]:
+    """Canaries in the dump: whom each was placed with, who opened it (certain, by design)."""
+    wanted = set(ids)
+    hits = []
+    for c in canary.list_canaries(conn):
+        if c.customer_id not in wanted:
+            continue
+        exposures = [e for e in c.exposures if window_end is None or e.at < window_end]
+        touched = list(dict.fromkeys(e.staff_id for e in exposures if e.touched))
+        named = list(dict.fromkeys(([c.shown_to] if c.shown_to else []) + touched))
+        hits.append(
+            {
+                "customer_id": c.customer_id,
+                "ref": refs.get(c.customer_id, (c.client_id, c.ref))[1],
+                "client_id": c.client_id,
+                "shown_to": c.shown_to,
+                "touched_by": touched,
+                "named": named,
+                "exposures": [
+                    {"staff_id": e.staff_id, "kind": e.kind, "at": e.at.isoformat(),
+                     "allowed": e.allowed, "ledger_index": e.ledger_index}
+                    for e in exposures
+                ],
+            }
+        )  # fmt: skip
+    return hits
+
+
+def _relevant(
+    details: Sequence[Access], kept: Sequence[RecordMatch], people: dict[str, int]
+) -> dict[int, set[int]]:
+    """Per customer, who accessed a field the dump holds for them (the ones who could leak it)."""
+    leaked: dict[int, set[str]] = {}
+    for r in kept:
+        if r.customer_id is not None:
+            leaked.setdefault(r.customer_id, set()).update(r.fields)
+    relevant: dict[int, set[int]] = {cid: set() for cid in leaked}
+    for a in details:
+        wanted = leaked.get(a.customer_id)
+        if wanted is None or a.person not in people:
+            continue
+        # A search or export row may list no fields: it still handed over the record.
+        if not a.fields or wanted.intersection(a.fields):
+            relevant[a.customer_id].add(people[a.person])
+    return relevant
+
+
+def _evidence(
+    details: Sequence[Access], ranked: Sequence[Suspect], kept: Sequence[RecordMatch]
+) -> dict[str, dict[int, list[Access]]]:
+    wanted = {s.person: set(s.records) for s in ranked}
+    evidence: dict[str, dict[int, list[Access]]] = {p: {} for p in wanted}
+    for a in details:
+        if a.person in wanted and a.customer_id in wanted[a.person]:
+            evidence[a.person].setdefault(a.customer_id, []).append(a)
+    return evidence
+
+
+def _staff(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
+    wanted = sorted(set(ids))
+    found: dict[str, dict[str, str | None]] = {}
+    for start in range(0, len(wanted), CHUNK):
+        rows = conn.execute(
+            select(m.Staff.id, m.Staff.role, m.Staff.team, m.Staff.site_id, m.Staff.shift,
+                   m.Staff.left).where(m.Staff.id.in_(wanted[start : start + CHUNK]))
+        )  # fmt: skip
+        for r in rows:
+            found[r.id] = {
+                "role": str(r.role.value) if r.role is not None else None,
+                "team": r.team,
+                "site": r.site_id,
+                "shift": r.shift,
+                "left": r.left.isoformat() if r.left else None,
+            }
+    return found
+
+
+def _proofs(ws: Workspace, evidence: dict[str, dict[int, list[Access]]]) -> dict[str, Any]:
+    """Inclusion proofs for the accesses shown, against the newest signed checkpoint."""
+    ledger = Ledger(ws.store)
+    size = ledger.size()
+    checkpoint = ledger.latest_checkpoint()
+    tree_size = checkpoint.size if checkpoint is not None else size
+    proofs: dict[str, Any] = {}
+    disagree: list[int] = []
+    later: list[int] = []
+    for person, by_customer in evidence.items():
+        for customer_id, accesses in by_customer.items():
+            for a in accesses:
+                index = a.ledger_index
+                if index is None or str(index) in proofs:
+                    continue
+                if index >= tree_size:
+                    later.append(index)
+                    continue
+                if len(proofs) >= MAX_PROOFS:
+                    continue
+                entry = ledger.entry(index)
+                if entry.get("staff") != person or entry.get("customer") != customer_id:
+                    disagree.append(index)
+                proofs[str(index)] = ledger.inclusion_proof(index, tree_size).to_json()
+    return {
+        "tree_size": tree_size,
+        "entries": size,
+        "checkpoint": checkpoint.note if checkpoint is not None else None,
+        "signed": checkpoint is not None,
+        "proofs": proofs,
+        "lake_rows_disagreeing_with_ledger": sorted(disagree),
+        "after_checkpoint": sorted(later),
+    }
+
+
+__all__ = ["LeakOptions", "LeakTrace", "trace_leak"]

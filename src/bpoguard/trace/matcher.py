@@ -1,0 +1,193 @@
+"""Matching a dump's records to customers through the vault's blind indexes.
+
+Each valid value found in a record is looked up with :meth:`Vault.lookup`
+(an HMAC of the normalised value, compared in the index): the vault is never
+decrypted to search it. A record matches the customer most of its values
+point to. Partial values (the last digits of a card or phone) never match a
+record alone; they are checked, for the few customers a full value already
+points to, against that one field of those customers (:meth:`Vault.get`),
+and recorded as agreeing or not: weak evidence that narrows a strong match.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, select
+
+from bpoguard.fields import FieldType
+from bpoguard.guard.vault import INDEXED, Vault
+from bpoguard.store import models as m
+from bpoguard.trace.dump import Cells
+from bpoguard.trace.values import Found, Partial, recognise
+
+MAX_CANDIDATES = 5  # customers one record may point to before it is called ambiguous
+CACHE_LIMIT = 200_000  # look-ups remembered (repeated values in a dump cost one look-up)
+
+MATCHED = "matched"
+AMBIGUOUS = "ambiguous"
+PARTIAL_ONLY = "partial only"
+NOTHING = "nothing we hold"
+
+
+@dataclass(frozen=True)
+class Client:
+    """A client whose customers the vault holds, and its country."""
+
+    id: str
+    country: str
+
+
+@dataclass
+class RecordMatch:
+    """What one dump record was matched to, and on what evidence."""
+
+    number: int
+    where: str
+    status: str
+    customer_id: int | None = None
+    client_id: str | None = None
+    matched_fields: tuple[str, ...] = ()  # full values that point to the customer
+    partials: tuple[tuple[str, str], ...] = ()  # (field, "agrees" | "disagrees")
+    fields: tuple[str, ...] = ()  # every field type the record holds
+    candidates: tuple[int, ...] = ()  # for an ambiguous record: who it could be
+
+
+@dataclass
+class MatchStats:
+    """Counts over a whole dump."""
+
+    records: int = 0
+    values: int = 0
+    lookups: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+
+
+def clients(conn: Connection) -> list[Client]:
+    """Every client organisation (the vault answers empty for those without keys)."""
+    rows = conn.execute(
+        select(m.Organisation.id, m.Organisation.country)
+        .where(m.Organisation.kind == m.OrgKind.CLIENT)
+        .order_by(m.Organisation.id)
+    )
+    return [Client(r.id, r.country) for r in rows]
+
+
+class Matcher:
+    """Looks up a dump's values in the vault, record by record, remembering repeats."""
+
+    def __init__(self, conn: Connection, vault: Vault, known: Sequence[Client]) -> None:
+        self._conn = conn
+        self._vault = vault
+        self._clients = tuple(known)
+        self._cache: dict[tuple[str, FieldType, str], tuple[int, ...]] = {}
+        self.stats = MatchStats()
+
+    def match_all(self, records: Iterable[Cells]) -> Iterator[RecordMatch]:
+        """Match each record as it is read."""
+        for record in records:
+            yield self.match(record)
+
+    def match(self, record: Cells) -> RecordMatch:
+        """Match one record to a customer, or say why it cannot be."""
+        sighting = recognise(record.cells)
+        self.stats.records += 1
+        self.stats.values += len(sighting.found)
+        votes: Counter[tuple[str, int]] = Counter()
+        fields_of: dict[tuple[str, int], set[str]] = {}
+        for found in sighting.found:
+            for client_id, customer_id in self._hits(found):
+                key = (client_id, customer_id)
+                if found.field.value not in fields_of.setdefault(key, set()):
+                    fields_of[key].add(found.field.value)
+                    votes[key] += 1
+        present = {f.value for f in sighting.fields}
+        result = self._decide(record, votes, fields_of, sighting.partials, present)
+        self.stats.by_status[result.status] += 1
+        return result
+
+    def _decide(
+        self,
+        record: Cells,
+        votes: Counter[tuple[str, int]],
+        fields_of: dict[tuple[str, int], set[str]],
+        partials: list[Partial],
+        present: set[str],
+    ) -> RecordMatch:
+        base = RecordMatch(record.number, record.where, NOTHING, fields=tuple(sorted(present)))
+        if not votes:
+            if partials:
+                base.status = PARTIAL_ONLY
+            return base
+        top = max(votes.values())
+        best = sorted(key for key, n in votes.items() if n == top)
+        checks = {key: self._check_partials(key[1], partials) for key in best[:MAX_CANDIDATES]}
+        if len(best) > 1:
+            # Partials narrow a tie: keep the candidates no partial contradicts.
+            agreeing = [k for k in best if k in checks and all(v == "agrees" for _, v in checks[k])]
+            if partials and len(agreeing) == 1:
+                best = agreeing
+        if len(best) > 1:
+            base.status = AMBIGUOUS
+            base.candidates = tuple(k[1] for k in best[:MAX_CANDIDATES])
+            return base
+        key = best[0]
+        matched = fields_of[key]
+        base.status = MATCHED
+        base.client_id, base.customer_id = key
+        base.matched_fields = tuple(sorted(matched))
+        base.partials = checks.get(key, ())
+        base.fields = tuple(sorted(present | matched))
+        return base
+
+    def _hits(self, found: Found) -> list[tuple[str, int]]:
+        if found.field not in INDEXED:
+            return []
+        hits: list[tuple[str, int]] = []
+        for client in self._clients:
+            if client.country not in found.countries:
+                continue
+            key = (client.id, found.field, found.canonical)
+            ids = self._cache.get(key)
+            if ids is None:
+                self.stats.lookups += 1
+                ids = tuple(
+                    self._vault.lookup(
+                        self._conn, client.id, found.field, found.canonical, client.country
+                    )
+                )
+                if len(self._cache) < CACHE_LIMIT:
+                    self._cache[key] = ids
+            hits.extend((client.id, i) for i in ids)
+        return hits
+
+    def _check_partials(
+        self, customer_id: int, partials: list[Partial]
+    ) -> tuple[tuple[str, str], ...]:
+        if not partials:
+            return ()
+        wanted = sorted({p.field for p in partials}, key=lambda f: f.value)
+        # One field of one customer a full value already points to: never a search.
+        values = self._vault.get(self._conn, customer_id, wanted)
+        checked = []
+        for partial in partials:
+            value = values.get(partial.field, "")
+            digits = "".join(ch for ch in value if ch.isdigit())
+            verdict = "agrees" if digits and digits.endswith(partial.suffix) else "disagrees"
+            checked.append((partial.field.value, verdict))
+        return tuple(checked)
+
+
+__all__ = [
+    "AMBIGUOUS",
+    "MATCHED",
+    "NOTHING",
+    "PARTIAL_ONLY",
+    "Client",
+    "MatchStats",
+    "Matcher",
+    "RecordMatch",
+    "clients",
+]

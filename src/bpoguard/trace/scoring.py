@@ -1,0 +1,236 @@
+"""The statistics of leak attribution: who accessed more of a dump's customers than chance allows.
+
+Pure functions over plain arrays, so the benchmark runs the very code the
+command runs. The null model: a person who accessed ``size`` distinct
+customers, none of them because of the dump, touches each dump customer
+``c`` with a probability proportional to how widely ``c`` is accessed (a
+customer everyone serves is no evidence; one only the suspect opened is
+strong). The expected number of dump customers such a person touches is
+``size * W`` with ``W`` the dump's share of all person-customer pairs; the
+p-value is the binomial tail P(X >= k) for ``n`` dump customers at that
+mean. A dump can mix sources: after the most significant person is chosen,
+the records they explain are set aside and everyone is scored again on the
+rest, until nobody stands out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats  # type: ignore[import-untyped]
+
+ALPHA = 0.05  # a suspect's p-value, times the people who could have done it, must be below this
+MIN_RECORDS = 2  # one shared customer is what colleagues have in common, not evidence
+MAX_SUSPECTS = 10
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class AccessIndex:
+    """Who accessed which customers, as compressed arrays (one row per person-customer pair).
+
+    ``customers`` are sorted customer ids; the accessors of ``customers[i]`` are
+    ``accessors[indptr[i]:indptr[i + 1]]`` (indexes into ``people``).
+    """
+
+    people: tuple[str, ...]
+    customers: IntArray
+    indptr: IntArray
+    accessors: IntArray
+    person_size: IntArray  # distinct customers each person accessed
+    pairs: int
+
+    @classmethod
+    def from_pairs(
+        cls, people: Sequence[str], person: npt.ArrayLike, customer: npt.ArrayLike
+    ) -> AccessIndex:
+        """Build from parallel arrays of person index and customer id (duplicates are merged)."""
+        p = np.asarray(person, dtype=np.int64)
+        c = np.asarray(customer, dtype=np.int64)
+        if p.size:
+            key = np.unique(c * max(1, len(people)) + p)
+            c, p = key // max(1, len(people)), key % max(1, len(people))
+        customers, starts = np.unique(c, return_index=True)
+        indptr = np.append(starts, c.size).astype(np.int64)
+        size = np.bincount(p, minlength=len(people)).astype(np.int64)
+        return cls(tuple(people), customers, indptr, p, size, int(c.size))
+
+    def positions(self, customer_ids: npt.ArrayLike) -> IntArray:
+        """Positions of the given customers in ``customers``; -1 for those nobody accessed."""
+        ids = np.asarray(customer_ids, dtype=np.int64)
+        pos = np.searchsorted(self.customers, ids)
+        pos = np.minimum(pos, max(0, self.customers.size - 1))
+        found = self.customers.size > 0
+        hit = (self.customers[pos] == ids) if found else np.zeros(ids.size, dtype=bool)
+        return np.where(hit, pos, -1).astype(np.int64)
+
+    def accessors_of(self, position: int) -> IntArray:
+        """People (indexes) who accessed the customer at this position."""
+        return self.accessors[self.indptr[position] : self.indptr[position + 1]]
+
+    def popularity(self, position: int) -> int:
+        """How many people accessed the customer at this position."""
+        return int(self.indptr[position + 1] - self.indptr[position])
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """One person and what they account for in the dump."""
+
+    person: str
+    records: tuple[int, ...]  # dump customers (ids) this person accessed
+    considered: int  # dump customers still unexplained when they were scored
+    expected: float  # how many of those a person with their access volume would touch by chance
+    p_value: float
+    adjusted_p: float  # p-value times the people who could have done it (Bonferroni), at most 1
+    accessed: int  # distinct customers this person accessed in the window
+    round: int  # 1 for the first suspect chosen, 0 for people only ranked
+
+    @property
+    def significant(self) -> bool:
+        """Below the threshold after allowing for everyone who was tested."""
+        return self.adjusted_p < ALPHA and len(self.records) >= MIN_RECORDS
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Suspects chosen one by one, the rest ranked, and the dump customers nobody explains."""
+
+    suspects: tuple[Suspect, ...]  # chosen in order, each on what the earlier ones left
+    others: tuple[Suspect, ...]  # everyone else who touched a dump customer, best first
+    unexplained: tuple[int, ...]
+    never_accessed: tuple[int, ...]  # dump customers no one accessed in the window
+    people_tested: int
+
+    @property
+    def ranking(self) -> tuple[Suspect, ...]:
+        """Chosen suspects first, then everyone else."""
+        return self.suspects + self.others
+
+
+def _log_tail(
+    k: npt.NDArray[np.int64], n: int, mean: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    p = np.clip(mean / max(1, n), 1e-300, 1.0 - 1e-12)
+    return np.asarray(stats.binom.logsf(k - 1, n, p), dtype=np.float64)
+
+
+def attribute(
+    index: AccessIndex,
+    dump: Collection[int],
+    relevant: Mapping[int, Collection[int]] | None = None,
+    max_suspects: int = MAX_SUSPECTS,
+    max_others: int = 20,
+) -> Attribution:
+    """Rank the people who accessed the dump's customers; choose suspects round by round.
+
+    ``relevant`` narrows, per dump customer, who counts as having accessed it
+    (those who saw the leaked fields); by default everyone who accessed it.
+    """
+    ids = np.unique(np.fromiter(dump, dtype=np.int64, count=len(dump)))
+    pos = index.positions(ids)
+    never = tuple(int(c) for c in ids[pos < 0])
+    weight = np.diff(index.indptr).astype(np.float64) / max(1, index.pairs)
+    tested = max(1, int(np.count_nonzero(index.person_size)))
+    hits = _hits(index, ids, pos, relevant)
+    chosen: list[Suspect] = []
+    remaining = set(int(c) for c in ids[pos >= 0])
+    for number in range(1, max_suspects + 1):
+        best = _best(index, hits, remaining, weight, ids, pos, tested, number)
+        if best is None or not best.significant:
+            break
+        chosen.append(best)
+        remaining -= set(best.records)
+    taken = {s.person for s in chosen}
+    all_ids = set(int(c) for c in ids[pos >= 0])
+    ranked = _scores(index, hits, all_ids, weight, ids, pos, tested, 0)
+    others = tuple(s for s in ranked if s.person not in taken)[:max_others]
+    return Attribution(tuple(chosen), others, tuple(sorted(remaining)), never, tested)
+
+
+def _hits(
+    index: AccessIndex,
+    ids: IntArray,
+    pos: IntArray,
+    relevant: Mapping[int, Collection[int]] | None,
+) -> dict[int, IntArray]:
+    """Per accessed dump customer, the people who count as having accessed it."""
+    hits: dict[int, IntArray] = {}
+    for cid, p in zip(ids.tolist(), pos.tolist(), strict=True):
+        if p < 0:
+            continue
+        who = index.accessors_of(p)
+        if relevant is not None and cid in relevant:
+            keep = np.fromiter(relevant[cid], dtype=np.int64)
+            who = who[np.isin(who, keep)]
+        hits[cid] = who
+    return hits
+
+
+def _scores(
+    index: AccessIndex,
+    hits: Mapping[int, IntArray],
+    remaining: Collection[int],
+    weight: npt.NDArray[np.float64],
+    ids: IntArray,
+    pos: IntArray,
+    tested: int,
+    number: int,
+) -> list[Suspect]:
+    if not remaining:
+        return []
+    members = np.fromiter(remaining, dtype=np.int64)
+    where = pos[np.searchsorted(ids, members)]
+    share = float(weight[where].sum())
+    lists = [hits[int(c)] for c in members]
+    people = np.concatenate(lists) if lists else np.zeros(0, dtype=np.int64)
+    if people.size == 0:
+        return []
+    owners = np.repeat(members, [len(w) for w in lists])
+    by_person = np.argsort(people, kind="stable")
+    people, owners = people[by_person], owners[by_person]
+    candidates, starts, k = np.unique(people, return_index=True, return_counts=True)
+    n = len(members)
+    mean = index.person_size[candidates].astype(np.float64) * share
+    log_p = _log_tail(k.astype(np.int64), n, mean)
+    order = np.lexsort((-k, log_p))[:50]
+    result = []
+    for j in order.tolist():
+        person = int(candidates[j])
+        records = owners[starts[j] : starts[j] + k[j]]
+        p_value = math.exp(float(log_p[j]))
+        result.append(
+            Suspect(
+                person=index.people[person],
+                records=tuple(sorted(set(records.tolist()))),
+                considered=n,
+                expected=float(mean[j]),
+                p_value=p_value,
+                adjusted_p=min(1.0, p_value * tested),
+                accessed=int(index.person_size[person]),
+                round=number,
+            )
+        )
+    return result
+
+
+def _best(
+    index: AccessIndex,
+    hits: Mapping[int, IntArray],
+    remaining: Collection[int],
+    weight: npt.NDArray[np.float64],
+    ids: IntArray,
+    pos: IntArray,
+    tested: int,
+    number: int,
+) -> Suspect | None:
+    ranked = _scores(index, hits, remaining, weight, ids, pos, tested, number)
+    return ranked[0] if ranked else None
+
+
+__all__ = ["ALPHA", "AccessIndex", "Attribution", "Suspect", "attribute"]

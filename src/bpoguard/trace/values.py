@@ -1,0 +1,267 @@
+"""Finding customer values in a dump's cells, with the validators the guard itself uses.
+
+A cell may hold one value ("4111 1111 1111 1111", "GB62barc20097733149208") or
+text around several ("card 4111-1111-1111-1111 exp 12/27, sort 20-00-00").
+Every candidate is normalised and checked with :func:`bpoguard.validators.validate`
+for each field type and client country its shape allows; only values that pass
+(Luhn, mod-97, stdnum, the published national formats) are looked up. Masked
+and partial values ("**** 1234", "ending 1234") are kept apart as *partials*:
+weak evidence that can narrow a match, never a match alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from bpoguard.errors import InputError
+from bpoguard.fields import FieldType as F
+from bpoguard.validators import validate
+
+COUNTRIES = ("GB", "US", "IN")
+_TODAY = date(2026, 1, 1)  # only a date of birth's age check reads it; we look for no dates
+
+# Column names that say what a column holds, in the words dumps use.
+_HINTS: tuple[tuple[re.Pattern[str], F], ...] = tuple(
+    (re.compile(pattern, re.I), field)
+    for pattern, field in (
+        (r"e-?mail|mail", F.EMAIL),
+        (r"phone|mobile|\bmob\b|\btel\b|cell|contact", F.PHONE),
+        (r"card|\bcc\b|\bpan\b.*card|ccnum", F.CARD_NUMBER),
+        (r"iban", F.IBAN),
+        (r"sort", F.SORT_CODE),
+        (r"acc(oun)?t|\ba/?c\b|acct", F.ACCOUNT_NUMBER),
+        (r"passport|\bpp\b", F.PASSPORT_NUMBER),
+        (r"licen[cs]e|\bdl\b|dvla", F.DRIVING_LICENCE),
+        (r"\bni\b|nino|insurance", F.NINO),
+        (r"\bpan\b|pan.?no|income tax", F.PAN),
+        (r"name", F.NAME),
+        (r"\bdob\b|birth", F.DATE_OF_BIRTH),
+        (r"addr|street|postcode", F.ADDRESS),
+        (r"balance|\bbal\b", F.BALANCE),
+    )
+)
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# Runs of digits with the separators people type into numbers (spaces, dashes, dots, brackets).
+_NUMBER_RUN = re.compile(r"(?<![A-Za-z0-9])\+?\(?\d[\d \-.()/]{4,40}\d(?![A-Za-z0-9])")
+_IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{4}){2,7}(?:[ -]?[A-Za-z0-9]{1,3})?\b")
+_NINO = re.compile(r"\b[A-Za-z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-Da-d]\b")
+_TOKEN = re.compile(r"\b[A-Za-z0-9]{7,24}\b")
+# Masked values: a run of mask characters, then the digits left visible.
+_MASKED = re.compile(r"(?:[*xX•#]{2,}[ \-]?){1,5}([0-9]{2,4})\b")
+_ENDING = re.compile(
+    r"(?:ending(?: in)?|ends? (?:in|with)|last ?(?:4|four|digits))\W{0,3}(\d{4})\b", re.I
+)
+_LAST4_HEADER = re.compile(r"last.?4|last.?four|ending|suffix", re.I)
+
+# The field types an exact value can be found by (the vault's blind indexes).
+STRONG = frozenset(
+    {F.PHONE, F.EMAIL, F.ACCOUNT_NUMBER, F.CARD_NUMBER, F.IBAN, F.PASSPORT_NUMBER,
+     F.DRIVING_LICENCE, F.NINO, F.PAN}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A valid value of one field type, in canonical form, and the countries whose format it fits."""
+
+    field: F
+    canonical: str
+    countries: tuple[str, ...]
+    column: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """Masked or partial value: the visible trailing digits of a field (weak evidence)."""
+
+    field: F
+    suffix: str
+    column: str | None
+
+
+@dataclass
+class Sighting:
+    """Everything recognised in one record: full values, partials, field types seen."""
+
+    found: list[Found]
+    partials: list[Partial]
+    fields: set[F]  # field types present as partials or named by a column (matches add theirs)
+
+
+def hint(column: str | None) -> F | None:
+    """The field type a column name suggests, if any."""
+    if not column:
+        return None
+    for pattern, field in _HINTS:
+        if pattern.search(column):
+            return field
+    return None
+
+
+def recognise(cells: Iterable[tuple[str | None, str]]) -> Sighting:
+    """Recognise the values in a record's cells."""
+    sighting = Sighting([], [], set())
+    seen: set[tuple[F, str]] = set()
+    for column, text in cells:
+        named = hint(column)
+        before = len(sighting.found) + len(sighting.partials)
+        for item in _values(text, named, column):
+            if isinstance(item, Found):
+                if (item.field, item.canonical) in seen:
+                    continue
+                seen.add((item.field, item.canonical))
+                sighting.found.append(item)
+            else:
+                sighting.partials.append(item)
+                sighting.fields.add(item.field)
+        unmatched = len(sighting.found) + len(sighting.partials) == before
+        if unmatched and named in (F.NAME, F.DATE_OF_BIRTH, F.ADDRESS, F.BALANCE, F.SORT_CODE):
+            # A name, a date of birth, an address: present, even if not matchable.
+            sighting.fields.add(named)
+    return sighting
+
+
+def _values(text: str, named: F | None, column: str | None) -> list[Found | Partial]:
+    found: list[Found | Partial] = []
+    partial, rest = _partial(text, named, column)
+    if partial is not None:
+        found.append(partial)
+        if not rest.strip():
+            return found
+    whole = _classify(rest, named, column)
+    found.extend(whole if whole else _scan(rest, named, column))
+    return found
+
+
+def _partial(text: str, named: F | None, column: str | None) -> tuple[Partial | None, str]:
+    """A masked or partial value in the text, and the text without it."""
+    if match := _MASKED.search(text):
+        masked = re.sub(r"[^*xX•#0-9]", "", match.group(0))
+        field: F = F.CARD_NUMBER if len(masked) >= 12 or named is None else named
+        if named in (F.PHONE, F.ACCOUNT_NUMBER, F.IBAN):
+            field = named
+        return Partial(field, match.group(1), column), _cut(text, match)
+    if match := _ENDING.search(text):
+        return Partial(named or F.CARD_NUMBER, match.group(1), column), _cut(text, match)
+    digits = re.sub(r"\D", "", text)
+    if column and _LAST4_HEADER.search(column) and len(digits) == 4 and len(text) <= 8:
+        return Partial(named if named in STRONG else F.CARD_NUMBER, digits, column), ""
+    return None, text
+
+
+def _cut(text: str, match: re.Match[str]) -> str:
+    return text[: match.start()] + " " + text[match.end() :]
+
+
+def _scan(text: str, named: F | None, column: str | None) -> list[Found]:
+    """Values inside free text: e-mail addresses, IBANs, NINOs, numbers, ids."""
+    found: list[Found] = []
+    for match in _EMAIL.finditer(text):
+        found.extend(_classify(match.group(0), F.EMAIL, column))
+    rest = _EMAIL.sub(" ", text)
+    for pattern in (_IBAN, _NINO):
+        for match in pattern.finditer(rest):
+            hits = _classify(match.group(0), None, column)
+            if hits:
+                found.extend(hits)
+                rest = rest.replace(match.group(0), " ")
+    for match in _TOKEN.finditer(rest):
+        token = match.group(0)
+        # Letters and digits together: a licence, passport or PAN, never a bare number.
+        if any(ch.isdigit() for ch in token) and any(ch.isalpha() for ch in token):
+            hits = _classify(token, None, column)
+            found.extend(hits)
+            rest = rest.replace(token, " ") if hits else rest
+    for match in _NUMBER_RUN.finditer(rest):
+        found.extend(_split_run(match.group(0), named, column))
+    return found
+
+
+def _split_run(run: str, named: F | None, column: str | None) -> list[Found]:
+    """A run like "4111 1111 1111 1111 20-00-00": the longest valid pieces, left to right."""
+    whole = _classify(run, named, column)
+    if whole:
+        return whole
+    groups = run.split()
+    found: list[Found] = []
+    i = 0
+    while i < len(groups):
+        for j in range(min(len(groups), i + 6), i, -1):
+            hits = _classify(" ".join(groups[i:j]), named, column)
+            if hits:
+                found.extend(hits)
+                i = j
+                break
+        else:
+            i += 1
+    return found
+
+
+def _classify(text: str, named: F | None, column: str | None) -> list[Found]:
+    """Every (field, countries) the text is a valid value of; a column's hint goes first."""
+    value = text.strip().strip(".,;:")
+    if not value or len(value) > 60:
+        return []
+    candidates = _candidates(value)
+    if named is not None and named in candidates:
+        candidates = [named]
+    found: list[Found] = []
+    for field in candidates:
+        by_canonical: dict[str, list[str]] = {}
+        for country in COUNTRIES:
+            try:
+                canonical = validate(field, value, country, today=_TODAY)
+            except InputError:
+                continue
+            by_canonical.setdefault(canonical, []).append(country)
+        for canonical, countries in by_canonical.items():
+            found.append(Found(field, canonical, tuple(countries), column))
+    return found
+
+
+_SEPARATORS = re.compile(r"[\s\-.()/]")
+
+
+def _candidates(value: str) -> list[F]:
+    """Field types the shape of a value allows (cheap, before any validator runs)."""
+    if "@" in value:
+        return [F.EMAIL]
+    compact = _SEPARATORS.sub("", value)
+    if compact.startswith("+"):
+        return [F.PHONE] if compact[1:].isdigit() else []
+    if compact.isdigit():
+        n = len(compact)
+        kinds: list[F] = []
+        if 13 <= n <= 19:
+            kinds.append(F.CARD_NUMBER)
+        if 10 <= n <= 13 or compact.startswith("00"):
+            kinds.append(F.PHONE)
+        if 8 <= n <= 18:
+            kinds.append(F.ACCOUNT_NUMBER)
+        if n == 9:
+            kinds.append(F.PASSPORT_NUMBER)
+        if 7 <= n <= 12:
+            kinds.append(F.DRIVING_LICENCE)
+        return kinds
+    if not compact.isalnum() or not any(ch.isdigit() for ch in compact):
+        return []
+    upper = compact.upper()
+    kinds = []
+    if len(upper) >= 15 and upper[:2].isalpha() and upper[2:4].isdigit():
+        kinds.append(F.IBAN)
+    if len(upper) == 9:
+        kinds.extend([F.NINO, F.PASSPORT_NUMBER])
+    if len(upper) == 10:
+        kinds.append(F.PAN)
+    if len(upper) == 8:
+        kinds.append(F.PASSPORT_NUMBER)
+    if len(upper) in (8, 9, 10, 11, 12, 13, 15, 16):
+        kinds.append(F.DRIVING_LICENCE)
+    return kinds
+
+
+__all__ = ["STRONG", "Found", "Partial", "Sighting", "hint", "recognise"]
