@@ -12,6 +12,7 @@ from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, o
 from bpoguard.cli.canary import canary_app
 from bpoguard.cli.demo import demo_command
 from bpoguard.cli.ledger import ledger_app
+from bpoguard.cli.policy import policy_app
 from bpoguard.cli.serve import serve_command
 from bpoguard.cli.simulate_cert import simulate_app
 from bpoguard.cli.token import device_app, token_app
@@ -77,6 +78,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
 app.add_typer(canary_app, name="canary")
+app.add_typer(policy_app, name="policy")
 app.command("serve")(serve_command)
 app.add_typer(token_app, name="token")
 app.add_typer(device_app, name="device")

@@ -346,12 +346,17 @@ def _entities_json(chunk: Iterable[Facts]) -> str:
 
 
 class PolicyStore:
-    """The policy set of each contract; contracts without their own text use the default."""
+    """The policy set of each contract; contracts without their own text use the default.
+
+    A contract whose stored text no longer loads (say, after a schema change)
+    is not given the default: every request under it is denied, saying why.
+    """
 
     def __init__(self, default: PolicySet | None = None) -> None:
         """Start with no contract-specific sets; ``default`` is the shipped set unless given."""
         self._default = default or PolicySet.load_default()
         self._sets: dict[str, PolicySet] = {}
+        self._broken: dict[str, str] = {}
 
     @property
     def default(self) -> PolicySet:
@@ -362,16 +367,38 @@ class PolicyStore:
         """Validate a contract's policy text and use it from now on; raise PolicyError if unsound."""
         policy_set = PolicySet.from_text(text)
         self._sets[contract_id] = policy_set
+        self._broken.pop(contract_id, None)
         return policy_set
+
+    def replace_all(self, texts: Mapping[str, str]) -> dict[str, str]:
+        """Use exactly these contract texts from now on; returns the problems of any that fail.
+
+        A contract whose text fails is fenced: its requests are denied until fixed.
+        """
+        sets: dict[str, PolicySet] = {}
+        broken: dict[str, str] = {}
+        for contract_id, text in texts.items():
+            try:
+                sets[contract_id] = PolicySet.from_text(text)
+            except PolicyError as err:
+                broken[contract_id] = str(err)
+        self._sets, self._broken = sets, broken
+        return dict(broken)
 
     def remove(self, contract_id: str) -> None:
         """Return a contract to the default set."""
         self._sets.pop(contract_id, None)
+        self._broken.pop(contract_id, None)
 
     def get(self, contract_id: str) -> PolicySet:
-        """Return the contract's own set, or the default."""
+        """Return the contract's own set, or the default; PolicyError if its own does not load."""
+        if contract_id in self._broken:
+            raise PolicyError(f"contract {contract_id}: {self._broken[contract_id]}")
         return self._sets.get(contract_id, self._default)
 
     def decide(self, contract_id: str, facts: Facts) -> PolicyDecision:
-        """Decide a request under the contract's policy set."""
+        """Decide a request under the contract's policy set (deny if that set does not load)."""
+        if contract_id in self._broken:
+            reason = f"denied: the policy set of contract {contract_id} does not load; fix it"
+            return PolicyDecision(False, (reason,), ())
         return self.get(contract_id).decide(facts)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hmac
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from bpoguard.access import AccessRequest, Decision, InteractionStart, Verb
 from bpoguard.audit import AuditSink, DecisionRecord
 from bpoguard.errors import InputError
 from bpoguard.fields import FieldType
-from bpoguard.guard import approvals, canary, usage
+from bpoguard.guard import approvals, canary, policy_texts, usage
 from bpoguard.guard.approvals import ApprovalError, ExportApproval
 from bpoguard.guard.directory import (
     ContractInfo,
@@ -39,6 +40,8 @@ from bpoguard.guard.vault import Vault
 from bpoguard.store import Store
 from bpoguard.store import models as m
 from bpoguard.validators import normalise
+
+log = logging.getLogger("bpoguard.guard")
 
 VERIFY_ATTEMPTS = 3  # per interaction: enough for a caller who mistypes, too few to guess
 MAX_SEARCH_ROWS = 10  # an exact-match search finds a caller, not a list
@@ -168,6 +171,8 @@ class Guard:
         self._store = store
         self._values = values
         self._sink = sink
+        # Without a store given, each contract's own text comes from the database.
+        self._stored_policies = policies is None
         self._policies = policies or PolicyStore()
         self._directory: Directory | None = None
         self._conn = conn
@@ -266,9 +271,19 @@ class Guard:
         return self._directory
 
     def refresh(self) -> None:
-        """Reload staff, devices, sites and contracts (after HR or asset changes)."""
+        """Reload staff, devices, sites, contracts and policy texts (after any of them changes)."""
         with self._transaction() as conn:
             self._directory = Directory.load(conn)
+            if self._stored_policies:
+                broken = self._policies.replace_all(policy_texts.stored_texts(conn))
+                for contract_id in broken:
+                    log.error("contract %s: its policy set does not load; denying", contract_id)
+
+    @property
+    def policies(self) -> PolicyStore:
+        """The policy sets the guard decides under."""
+        self.directory  # noqa: B018 - loading the directory loads the stored texts too
+        return self._policies
 
     # -- search and export -------------------------------------------------------------------
 
