@@ -57,7 +57,16 @@ def serve(
     """Serve the workspace until interrupted."""
     settings = settings_for(home, db, trusted, os.environ.get(KEK_ENV))  # fail early, here
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    common = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
+    # proxy_headers off: uvicorn would otherwise rewrite the peer from X-Forwarded-For
+    # for its own trusted list (127.0.0.1 by default); the app decides whom to believe.
+    common = {
+        "host": host,
+        "port": port,
+        "access_log": access_log,
+        "log_level": "info",
+        "proxy_headers": False,
+        "server_header": False,
+    }
     if workers <= 1:
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
         return
