@@ -351,8 +351,37 @@ def test_openapi_lists_every_route_with_its_roles(web: Web) -> None:
         ("/api/v1/customers/{customer_id}/view", "post"),
         ("/api/v1/customers/{customer_id}/reveal", "post"),
         ("/api/v1/customers/{customer_id}/verify", "post"),
+        ("/api/v1/search", "post"),
     }
     for path, item in document["paths"].items():
         for operation in item.values():
             text = operation.get("description", "")
             assert "Roles:" in text, path
+
+
+# --- search -------------------------------------------------------------------------------
+
+
+def test_search_by_the_callers_phone_finds_them_masked_and_never_logs_the_value(
+    web: Web, caplog: pytest.LogCaptureFixture
+) -> None:
+    desk = web.desk()
+    call = web.open_call(desk)
+    phone = _plain(web.home, desk.customers[0], FieldType.PHONE)
+    with caplog.at_level(logging.DEBUG):
+        found = web.api.post("/api/v1/search", peer=desk.ip, headers=headers(desk),
+                             json={"interaction_id": call, "field": "phone", "value": phone})  # fmt: skip
+        off = web.api.post("/api/v1/search", peer=OUTSIDE, headers=headers(desk),
+                           json={"interaction_id": call, "field": "phone", "value": phone})  # fmt: skip
+        dob = web.api.post("/api/v1/search", peer=desk.ip, headers=headers(desk),
+                           json={"interaction_id": call, "field": "date_of_birth",
+                                 "value": "1970-01-01"})  # fmt: skip
+    assert found.status_code == 200, found.text
+    rows = found.json()["rows"]
+    assert desk.customers[0] in [r["customer_id"] for r in rows]
+    assert phone not in found.text
+    entry = _entry(web.home, found.json()["ledger_index"])
+    assert entry["verb"] == "search" and phone not in str(entry)
+    assert off.status_code == 403 and OUTSIDE in off.text and phone not in off.text
+    assert dob.status_code == 422 and dob.json()["ledger_index"] is not None
+    assert phone not in "\n".join(r.getMessage() for r in caplog.records)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +19,15 @@ from bpoguard.access import AccessRequest, Decision, InteractionStart, Verb
 from bpoguard.errors import InputError
 from bpoguard.fields import FieldType
 from bpoguard.guard.directory import UnknownParty
-from bpoguard.guard.service import Revealed, Slice, Verification
+from bpoguard.guard.service import (
+    BULK,
+    SEARCHABLE,
+    Revealed,
+    SearchRequest,
+    SearchResult,
+    Slice,
+    Verification,
+)
 from bpoguard.store import models as m
 from bpoguard.web._auth import Caller
 from bpoguard.web._errors import ApiError
@@ -73,6 +81,60 @@ def verify(
     result = _ask(runtime, lambda: runtime.guard.verify(request, answer))
     _check(result.decision, request)
     return result
+
+
+def search(
+    runtime: Runtime,
+    caller: Caller,
+    interaction_id: int,
+    field: FieldType,
+    value: str,
+    client_id: str | None,
+    fields: list[FieldType] | None,
+) -> SearchResult:
+    """Masked rows of the customers an exact value finds, or 403 with the guard's reasons."""
+    if field not in SEARCHABLE:
+        known = ", ".join(sorted(f.value for f in SEARCHABLE))
+        _refuse_search(runtime, caller, 422, f"denied: search by {known}; not by {field.value}")
+    client = client_id or _client_of(runtime, interaction_id)
+    if client is None:
+        _refuse_search(
+            runtime, caller, 403, f"denied: no interaction {interaction_id} to search for"
+        )
+    request = SearchRequest(
+        staff_id=caller.staff_id,
+        client_id=client,
+        field=field,
+        value=value,
+        at=runtime.now(),
+        source_ip=caller.source_ip,
+        device_id=caller.device_id,
+        interaction_id=interaction_id,
+        fields=tuple(fields or ()),
+    )
+    result = _ask(runtime, lambda: runtime.guard.search(request))
+    access = AccessRequest(caller.staff_id, Verb.SEARCH, BULK, (field,), request.at,
+                           caller.source_ip, caller.device_id, interaction_id)  # fmt: skip
+    _check(result.decision, access)
+    return result
+
+
+def _refuse_search(runtime: Runtime, caller: Caller, status: int, reason: str) -> NoReturn:
+    with runtime.store.engine.begin() as conn:
+        index = runtime.refuse(
+            conn, staff_id=caller.staff_id, verb=Verb.SEARCH, customer_id=BULK,
+            source_ip=caller.source_ip, device_id=caller.device_id, reason=reason,
+        )  # fmt: skip
+    code = "denied" if status == 403 else "invalid_request"
+    raise ApiError(status, code, reason, (reason,), index)
+
+
+def _client_of(runtime: Runtime, interaction_id: int) -> str | None:
+    try:
+        found = interaction(runtime, interaction_id)
+        return runtime.guard.directory.contract(found.contract_id).client_id
+    except (ApiError, UnknownParty):
+        return None
 
 
 def open_interaction(runtime: Runtime, body: InteractionIn) -> InteractionOut:

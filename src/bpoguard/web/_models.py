@@ -120,3 +120,34 @@ class Health(BaseModel):
 
     status: str
     schema_revision: str | None
+
+
+class SearchIn(_Body):
+    """Find a client's customer by an exact value a caller quotes (never logged)."""
+
+    interaction_id: int = Field(gt=0, lt=2**63, description="The open call the search is for.")
+    field: FieldType = Field(description="phone, account_number, card_number or email.")
+    value: str = Field(min_length=1, max_length=200)
+    client_id: str | None = Field(
+        default=None, max_length=64, description="The interaction's client when left out."
+    )
+    fields: list[FieldType] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=len(FieldType),
+        description="Fields shown in each row; the interaction's purpose's when left out.",
+    )
+
+
+class SearchRow(BaseModel):
+    """One customer found, masked."""
+
+    customer_id: int
+    values: dict[FieldType, str]
+
+
+class SearchOut(Decided):
+    """The masked rows found (at most a handful), and whether more matched."""
+
+    rows: list[SearchRow]
+    truncated: bool

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bpoguard import __version__
 from bpoguard.access import Verb
 from bpoguard.errors import BpoguardError
+from bpoguard.guard.service import BULK
 from bpoguard.web import _decisions as decide
 from bpoguard.web._auth import Caller, caller
 from bpoguard.web._errors import ApiError, problem, validation_message
@@ -34,6 +35,9 @@ from bpoguard.web._models import (
     Problem,
     RevealIn,
     RevealOut,
+    SearchIn,
+    SearchOut,
+    SearchRow,
     SliceOut,
     VerifyIn,
     VerifyOut,
@@ -240,6 +244,30 @@ def _api(runtime: Runtime) -> APIRouter:
             attempts_left=result.attempts_left,
         )
 
+    @router.post(
+        "/search",
+        response_model=SearchOut,
+        tags=["customers"],
+        responses=_DECISION_ERRORS,
+        description=(
+            "Find a customer of the interaction's client by an exact phone number, account "
+            "number, card number or e-mail (through the vault's blind index): masked rows, "
+            "each counted against the caller's budget. The value searched for is never "
+            f"logged or recorded. {_STAFF_ROLES}"
+        ),
+    )
+    async def search(body: SearchIn, who: Annotated[Caller, staff(Verb.SEARCH)]) -> SearchOut:
+        result = decide.search(
+            runtime, who, body.interaction_id, body.field, body.value, body.client_id, body.fields
+        )
+        return SearchOut(
+            allowed=True,
+            reasons=list(result.decision.reasons),
+            ledger_index=result.decision.ledger_index,
+            rows=[SearchRow(customer_id=r.customer_id, values=r.values) for r in result.rows],
+            truncated=result.truncated,
+        )
+
     return router
 
 
@@ -273,11 +301,13 @@ def _handlers(app: FastAPI, runtime: Runtime) -> None:
         return problem(500, "internal_error", "internal error; the request was not completed")
 
 
-_DECISION_PATH = re.compile(rf"{API}/customers/(\d{{1,19}})/(view|reveal|verify|search)")
+_DECISION_PATH = re.compile(rf"{API}/customers/(\d{{1,19}})/(view|reveal|verify)")
 
 
 def _decision_of(request: Request) -> tuple[Verb | None, int | None]:
     """Which decision a request asks for, read from its path (the body may not parse)."""
+    if request.url.path == f"{API}/search":
+        return Verb.SEARCH, BULK  # a search is a decision over no single customer
     match = _DECISION_PATH.fullmatch(request.url.path)
     if match is None:
         return None, None
