@@ -64,6 +64,7 @@ def empty_pg_store(pg_store: Store) -> Store:
 
 DAY = dt.date(2026, 3, 10)  # a Tuesday
 _interaction_ids = itertools.count(60_000_000)
+_DESKS_TAKEN: dict[str, set[str]] = {}  # database -> agents already given a desk in it
 
 
 @dataclass
@@ -94,7 +95,7 @@ class Office:
         self.guard = Guard(
             ws.store, self.vault, AuditSink(self.ledger, self.lake, listeners=[CanaryListener()])
         )
-        self._taken: set[str] = set()
+        self._taken = _DESKS_TAKEN.setdefault(str(ws.store.url), set())
 
     def desk(self, client: str = "org-albion") -> Desk:
         """A fresh agent of the client (one no other test used), at their desk mid-shift."""
@@ -173,11 +174,35 @@ def build_office(home: Path, db: str | None = None, **config: object) -> None:
         simulate(ws, SimConfig(**settings))  # type: ignore[arg-type]
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def store_db(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The database a module's BPO lives in: the workspace's SQLite file, or PostgreSQL.
+
+    The PostgreSQL run is skipped where no server is configured (BPOGUARD_TEST_PG_URL).
+    """
+    if request.param == "sqlite":
+        yield None
+        return
+    pg_url: str = request.getfixturevalue("pg_url")
+    admin = create_engine(parse_url(pg_url), isolation_level="AUTOCOMMIT")
+    name = f"bpoguard_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield parse_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="module")
-def office_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One simulated BPO (SQLite) for a test module."""
+def office_home(tmp_path_factory: pytest.TempPathFactory, store_db: str | None) -> Path:
+    """One simulated BPO for a test module, on SQLite and (when configured) PostgreSQL."""
     home = tmp_path_factory.mktemp("office") / "ws"
-    build_office(home)
+    build_office(home, db=store_db)
     return home
 
 

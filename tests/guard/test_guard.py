@@ -42,8 +42,8 @@ class Desk:
     customers: list[int]
 
 
-def _world(home: Path, **budgets: int) -> None:
-    workspace.init(home)
+def _world(home: Path, db: str | None = None, **budgets: int) -> None:
+    workspace.init(home, db=db)
     with Workspace.open(home) as ws:
         simulate(ws, SimConfig(agents=36, customers=1_000, days=1, scenarios="none"))
         if budgets:
@@ -52,9 +52,10 @@ def _world(home: Path, **budgets: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def shared_home(tmp_path_factory: pytest.TempPathFactory, store_db: str | None) -> Path:
+    """A simulated BPO on SQLite and, when configured, PostgreSQL (store_db in conftest)."""
     home = tmp_path_factory.mktemp("guard") / "ws"
-    _world(home)
+    _world(home, store_db)
     return home
 
 
@@ -72,11 +73,12 @@ def guard(shared_home: Path) -> Iterator[tuple[Guard, Ledger]]:
     yield from _guard(shared_home)
 
 
-_taken: set[str] = set()
+_taken: set[tuple[str, str]] = set()  # (database, staff id): one desk per agent per world
 
 
 def _desk(guard: Guard, client: str = "org-albion") -> Desk:
     """A fresh agent of the client (one no other test used), at their desk mid-shift."""
+    db = str(guard._store.url)
     with guard._store.session() as s:
         agents = s.execute(
             select(m.Staff.id, m.Staff.site_id, m.Staff.shift, m.Device.id)
@@ -89,9 +91,9 @@ def _desk(guard: Guard, client: str = "org-albion") -> Desk:
         purpose = s.scalars(select(m.Purpose).where(m.Purpose.contract_id == contract.id)).first()
         customers = list(s.scalars(select(m.Customer.id).where(m.Customer.client_id == client)))
     staff, site_id, shift, device = next(
-        a for a in agents if a[0] not in _taken and a[1] in contract.allowed_sites
+        a for a in agents if (db, a[0]) not in _taken and a[1] in contract.allowed_sites
     )
-    _taken.add(staff)
+    _taken.add((db, staff))
     site = guard.directory.site(site_id)
     assert site is not None and purpose is not None
     start, _ = site.shifts[shift]
