@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -71,11 +72,13 @@ def leak(
     json_out: Json = False,
 ) -> None:
     """Match a leaked dump to our customers and rank who accessed them before it surfaced. [analyst, investigator]"""
+    from bpoguard.trace.dump import dump_format
     from bpoguard.trace.leak import LeakOptions, trace_leak
     from bpoguard.trace.report import leak_document, leak_html
 
     options = LeakOptions(_date(first_seen, "--first-seen"), include_denied=not allowed_only)
-    with open_workspace(home, db) as ws, stages(not json_out) as progress:
+    dump_format(path)  # an unreadable file is one line, before any progress bar
+    with open_workspace(home, db) as ws, stages(not json_out and sys.stderr.isatty()) as progress:
         trace = trace_leak(ws, Vault(provider(ws)), path, options, progress)
     document = leak_document(trace)
     if html is not None:

@@ -97,6 +97,11 @@ def read_dump(
         yield record
 
 
+def dump_format(path: Path) -> str:
+    """The format a dump will be read as (csv, xlsx, json, jsonl, text); DumpError if unreadable."""
+    return _kind(path, _head(path))
+
+
 # --- what kind of file --------------------------------------------------------------------
 
 
@@ -468,4 +473,4 @@ def _is_header(values: list[str | None]) -> bool:
     )
 
 
-__all__ = ["Cells", "DumpError", "ReadStats", "read_dump"]
+__all__ = ["Cells", "DumpError", "ReadStats", "dump_format", "read_dump"]

@@ -230,7 +230,7 @@ def _staff(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, str | No
 
 def _proofs(ws: Workspace, evidence: dict[str, dict[int, list[Access]]]) -> dict[str, Any]:
     """Inclusion proofs for the accesses shown, against the newest signed checkpoint."""
-    ledger = Ledger(ws.store)
+    ledger = Ledger.for_workspace(ws)
     size = ledger.size()
     checkpoint = ledger.latest_checkpoint()
     tree_size = checkpoint.size if checkpoint is not None else size
@@ -248,15 +248,20 @@ def _proofs(ws: Workspace, evidence: dict[str, dict[int, list[Access]]]) -> dict
                     continue
                 if len(proofs) >= MAX_PROOFS:
                     continue
+                raw = ledger.entry_bytes(index)
                 entry = ledger.entry(index)
                 if entry.get("staff") != person or entry.get("customer") != customer_id:
                     disagree.append(index)
-                proofs[str(index)] = ledger.inclusion_proof(index, tree_size).to_json()
+                proofs[str(index)] = {
+                    "entry": raw.decode("utf-8"),  # ids, names and reasons only, by design
+                    "proof": ledger.inclusion_proof(index, tree_size).to_json(),
+                }
     return {
         "tree_size": tree_size,
         "entries": size,
         "checkpoint": checkpoint.note if checkpoint is not None else None,
         "signed": checkpoint is not None,
+        "verifier_key": ledger.signer.verifier_key if ledger.signer is not None else None,
         "proofs": proofs,
         "lake_rows_disagreeing_with_ledger": sorted(disagree),
         "after_checkpoint": sorted(later),

@@ -90,6 +90,7 @@ class Suspect:
     adjusted_p: float  # p-value times the people who could have done it (Bonferroni), at most 1
     accessed: int  # distinct customers this person accessed in the window
     round: int  # 1 for the first suspect chosen, 0 for people only ranked
+    evidence_bits: float = 0.0  # sum over records explained of -log2(chance of touching it)
 
     @property
     def significant(self) -> bool:
@@ -198,7 +199,12 @@ def _scores(
     n = len(members)
     mean = index.person_size[candidates].astype(np.float64) * share
     log_p = _log_tail(k.astype(np.int64), n, mean)
-    order = np.lexsort((-k, log_p))[:50]
+    # Weight of evidence: each hit counts -log2 of the chance that a person of this
+    # volume touches that customer at all, so a customer few people opened counts
+    # for more than one everyone serves. It orders people whose p-values tie.
+    chance = np.minimum(1.0, index.person_size[people] * weight[pos[np.searchsorted(ids, owners)]])
+    bits = np.add.reduceat(-np.log2(np.maximum(chance, 1e-300)), starts)
+    order = np.lexsort((-bits, log_p))[:50]
     result = []
     for j in order.tolist():
         person = int(candidates[j])
@@ -214,6 +220,7 @@ def _scores(
                 adjusted_p=min(1.0, p_value * tested),
                 accessed=int(index.person_size[person]),
                 round=number,
+                evidence_bits=float(bits[j]),
             )
         )
     return result

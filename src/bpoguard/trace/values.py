@@ -210,11 +210,15 @@ def _classify(text: str, named: F | None, column: str | None) -> list[Found]:
     if named is not None and named in candidates:
         candidates = [named]
     found: list[Found] = []
+    compact = _SEPARATORS.sub("", value)
     for field in candidates:
+        # Dots and slashes inside numbers ("4960.9153..."): the validators strip only
+        # spaces and dashes, so hand them the compact form; phones and e-mails as typed.
+        text_in = value if field in (F.PHONE, F.EMAIL) or not compact.isalnum() else compact
         by_canonical: dict[str, list[str]] = {}
         for country in COUNTRIES:
             try:
-                canonical = validate(field, value, country, today=_TODAY)
+                canonical = validate(field, text_in, country, today=_TODAY)
             except InputError:
                 continue
             by_canonical.setdefault(canonical, []).append(country)

@@ -1,0 +1,82 @@
+"""Recognising customer values in dump cells with the guard's validators."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bpoguard.fields import FieldType as F
+from bpoguard.trace.values import recognise
+
+CARD = "4960915376413372"  # passes Luhn, Visa prefix
+IBAN = "GB62BARC20097733149208"
+
+
+def _found(*cells: tuple[str | None, str]) -> set[tuple[F, str]]:
+    return {(f.field, f.canonical) for f in recognise(cells).found}
+
+
+def test_card_numbers_in_groups_dashes_or_whole_are_found() -> None:
+    for text in (CARD, "4960 9153 7641 3372", "4960-9153-7641-3372", " 4960.9153.7641.3372 "):
+        assert (F.CARD_NUMBER, CARD) in _found((None, text))
+
+
+def test_a_number_failing_luhn_is_not_a_card() -> None:
+    assert (F.CARD_NUMBER, "4960915376413373") not in _found((None, "4960 9153 7641 3373"))
+
+
+def test_lower_case_iban_and_spaced_nino_are_normalised() -> None:
+    found = _found((None, "iban gb62 barc 2009 7733 1492 08, ni sn 42 69 42 c"))
+    assert (F.IBAN, IBAN) in found
+    assert (F.NINO, "SN426942C") in found
+
+
+def test_column_names_decide_between_readings() -> None:
+    # Nine digits could be a passport or an account number; the column says which.
+    assert _found(("PP no", "188275671")) == {(F.PASSPORT_NUMBER, "188275671")}
+    assert (F.ACCOUNT_NUMBER, "188275671") in _found((None, "188275671"))
+
+
+def test_national_phone_numbers_become_e164() -> None:
+    found = _found(("Mob", "07291 522458"))
+    assert (F.PHONE, "+447291522458") in found
+
+
+def test_free_text_line_yields_every_value() -> None:
+    line = (
+        "henry freeman -- 2247 4284 1479 2152 s/c 20-09-77 acc 33149208 "
+        "henry.freeman90@virginmedia.com freem612107h99jw"
+    )
+    found = _found((None, line))
+    assert {(F.CARD_NUMBER, "2247428414792152"), (F.EMAIL, "henry.freeman90@virginmedia.com"),
+            (F.DRIVING_LICENCE, "FREEM612107H99JW"), (F.ACCOUNT_NUMBER, "33149208")} <= found  # fmt: skip
+
+
+def test_masked_and_last_four_values_are_partials_not_matches() -> None:
+    for cells in (
+        [(None, "**** **** **** 3372")],
+        [(None, "card ending 3372")],
+        [("last4", "3372")],
+    ):
+        sighting = recognise(cells)
+        assert sighting.found == []
+        assert [(p.field, p.suffix) for p in sighting.partials] == [(F.CARD_NUMBER, "3372")]
+
+
+def test_a_partial_beside_a_full_value_keeps_both() -> None:
+    sighting = recognise([(None, f"{CARD} xxxx xxxx 2152")])
+    assert (F.CARD_NUMBER, CARD) in {(f.field, f.canonical) for f in sighting.found}
+    assert [p.suffix for p in sighting.partials] == ["2152"]
+
+
+def test_names_without_identifiers_are_present_but_not_matchable() -> None:
+    sighting = recognise([("Full Name", "Henry Freeman")])
+    assert sighting.found == []
+    assert F.NAME in sighting.fields
+
+
+@given(st.text(max_size=200))
+def test_any_text_is_recognised_without_raising(text: str) -> None:
+    sighting = recognise([(None, text), ("card", text)])
+    for found in sighting.found:
+        assert found.canonical  # only values that passed a validator
