@@ -16,6 +16,7 @@ from bpoguard.cli.policy import policy_app
 from bpoguard.cli.serve import serve_command
 from bpoguard.cli.simulate_cert import simulate_app
 from bpoguard.cli.token import device_app, token_app
+from bpoguard.cli.trace import trace_app
 from bpoguard.cli.vault import customers_app, keys_app
 
 app = typer.Typer(
@@ -79,6 +80,7 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
 app.add_typer(canary_app, name="canary")
 app.add_typer(policy_app, name="policy")
+app.add_typer(trace_app, name="trace")
 app.command("serve")(serve_command)
 app.add_typer(token_app, name="token")
 app.add_typer(device_app, name="device")
