@@ -11,6 +11,7 @@ from bpoguard import __version__, workspace
 from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, open_workspace, out
 from bpoguard.cli.canary import canary_app
 from bpoguard.cli.demo import demo_command
+from bpoguard.cli.importing import import_app
 from bpoguard.cli.ledger import ledger_app
 from bpoguard.cli.policy import policy_app
 from bpoguard.cli.serve import serve_command
@@ -79,6 +80,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
 app.add_typer(canary_app, name="canary")
+app.add_typer(import_app, name="import")
 app.add_typer(policy_app, name="policy")
 app.add_typer(trace_app, name="trace")
 app.command("serve")(serve_command)

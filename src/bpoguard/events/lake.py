@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -34,9 +35,11 @@ class LakeWriter:
         self.run_id = uuid.uuid4().hex[:12]
         self._staging = lake_dir / f".staging-{self.run_id}"
         self._buffers: dict[dt.date, dict[str, list[object]]] = {}
+        self._tables: dict[dt.date, list[pa.Table]] = {}
         self._buffered = 0
         self._files = 0
         self.rows_written = 0
+        self.published: list[Path] = []
 
     def write(self, event: Event) -> None:
         """Add one event; flushes to disk when the buffer is full."""
@@ -50,27 +53,60 @@ class LakeWriter:
         if self._buffered >= self.max_buffered:
             self.flush()
 
+    def write_table(self, table: pa.Table) -> None:
+        """Add a batch of events already in the lake's schema (importers: no Python objects)."""
+        if table.num_rows == 0:
+            return
+        table = table.select(list(COLUMNS)).cast(SCHEMA)
+        days = pc.cast(table.column("time"), pa.date32())
+        for day in pc.unique(days).to_pylist():
+            part = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
+            self._tables.setdefault(day, []).append(part)
+        self._buffered += table.num_rows
+        if self._buffered >= self.max_buffered:
+            self.flush()
+
     def flush(self) -> None:
         """Write every buffered day to a staged Parquet file."""
         for day, columns in sorted(self._buffers.items()):
-            self._write_file(day, columns)
+            self._write_file(day, pa.Table.from_pydict(columns, schema=SCHEMA))
+        for day, tables in sorted(self._tables.items()):
+            self._write_file(day, pa.concat_tables(tables))
         self._buffers.clear()
+        self._tables.clear()
         self._buffered = 0
 
     def commit(self) -> int:
-        """Publish the staged files into the lake; returns rows written."""
+        """Publish the staged files into the lake; returns rows written.
+
+        If a move fails half-way, the files already moved are taken back out, so
+        the lake holds all of this run or none of it.
+        """
         self.flush()
         if self._staging.exists():
-            for staged in sorted(self._staging.glob("day=*/*.parquet")):
-                target = self.lake_dir / staged.parent.name / staged.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                staged.rename(target)
+            try:
+                for staged in sorted(self._staging.glob("day=*/*.parquet")):
+                    target = self.lake_dir / staged.parent.name / staged.name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    staged.rename(target)
+                    self.published.append(target)
+            except OSError:
+                self.retract()
+                raise
             shutil.rmtree(self._staging)
         return self.rows_written
+
+    def retract(self) -> None:
+        """Remove what :meth:`commit` published (when what had to follow it failed)."""
+        for path in self.published:
+            path.unlink(missing_ok=True)
+        self.published.clear()
+        self.abort()
 
     def abort(self) -> None:
         """Drop everything staged; the lake is left as it was."""
         self._buffers.clear()
+        self._tables.clear()
         self._buffered = 0
         shutil.rmtree(self._staging, ignore_errors=True)
 
@@ -88,8 +124,7 @@ class LakeWriter:
         else:
             self.abort()
 
-    def _write_file(self, day: dt.date, columns: dict[str, list[object]]) -> None:
-        table = pa.Table.from_pydict(columns, schema=SCHEMA)
+    def _write_file(self, day: dt.date, table: pa.Table) -> None:
         folder = self._staging / partition_of(day)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.source}-{self.run_id}-{self._files:05d}.parquet"
@@ -105,6 +140,8 @@ def dataset(lake_dir: Path) -> ds.Dataset:
         format="parquet",
         partitioning=ds.partitioning(pa.schema([("day", pa.date32())]), flavor="hive"),
         exclude_invalid_files=False,
+        # people/ holds the imported people dimension, not events (events.people).
+        ignore_prefixes=[".", "_", "people"],
     )
 
 

@@ -17,6 +17,7 @@ TABLE_MODULES = (
     "bpoguard.guard._tables",
     "bpoguard.guard.canary",
     "bpoguard.web._tables",
+    "bpoguard.events.imports",
 )
 
 

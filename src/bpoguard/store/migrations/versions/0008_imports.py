@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op  # noqa: F401 - used once the revision is filled in
+from alembic import op
 
 revision: str = "0008_imports"
 down_revision: str | None = "0007_web"
@@ -21,8 +21,22 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    pass  # RESERVED: filled in by the importers work
+    op.create_table(
+        "imports",
+        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("rows", sa.BigInteger(), nullable=False),
+        sa.Column("skipped", sa.BigInteger(), nullable=False),
+        sa.Column("first_time", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_time", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("run_id", sa.String(length=16), nullable=False),
+        sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_imports")),
+        sa.UniqueConstraint("sha256", "kind", name="uq_imports_sha256_kind"),
+    )
 
 
 def downgrade() -> None:
-    pass  # RESERVED: filled in by the importers work
+    op.drop_table("imports")

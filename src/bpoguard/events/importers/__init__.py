@@ -1,0 +1,12 @@
+"""Importers: logs a BPO already keeps, streamed into the event lake.
+
+Each importer reads files of any size in blocks, imports each file whole or
+not at all, adds nothing when the same file comes twice (``events.imports``),
+and names bad lines by number. Mappings to the event schema are documented in
+docs/events.md.
+"""
+
+from bpoguard.events.importers._common import BadLine, FileReport, ImportReport
+from bpoguard.events.importers.cert import import_cert
+
+__all__ = ["BadLine", "FileReport", "ImportReport", "import_cert"]
