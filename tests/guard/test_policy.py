@@ -499,3 +499,18 @@ def test_store_keeps_the_old_set_when_new_text_is_rejected() -> None:
 
 def test_the_same_text_is_compiled_once() -> None:
     assert PolicySet.from_text(default_policy_text()) is PolicySet.load_default()
+
+
+def test_a_remembered_answer_is_explained_with_the_new_requests_facts(policies: PolicySet) -> None:
+    # device_id is not in Cedar's input, so the second request reuses the first's answer;
+    # its reason must still name its own device.
+    first = decide(policies, VIEW, device_id="MUM1-D9001", device_registered=False)
+    second = decide(policies, VIEW, device_id="MUM1-D9002", device_registered=False)
+    assert "denied: device MUM1-D9001 is not a registered device" in first.reasons
+    assert "denied: device MUM1-D9002 is not a registered device" in second.reasons
+
+
+def test_a_changed_fact_is_decided_afresh(policies: PolicySet) -> None:
+    assert decide(policies, VIEW, records_used_hour=3).allowed
+    assert not decide(policies, VIEW, records_used_hour=20).allowed
+    assert decide(policies, VIEW, records_used_hour=3).allowed

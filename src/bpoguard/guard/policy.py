@@ -235,6 +235,22 @@ def _compile(text: str) -> PolicySet:
 
 # --- deciding --------------------------------------------------------------
 
+_MEMO_SIZE = 16_384  # Cedar answers kept per policy set
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What Cedar said: allowed or not, the determining policies, any evaluation errors."""
+
+    allowed: bool
+    reasons: tuple[str, ...]
+    errors: tuple[str, ...]
+
+    @classmethod
+    def of(cls, result: cedarpy.AuthzResult) -> _Answer:
+        diagnostics = result.diagnostics
+        return cls(result.allowed, tuple(diagnostics.reasons), tuple(diagnostics.errors))
+
 
 def _render(template: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
@@ -251,6 +267,7 @@ class PolicySet:
         self._compiled = compiled
         self._infos = dict(infos)
         self._order = {cedar_id: int(cedar_id.removeprefix("policy")) for cedar_id in infos}
+        self._memo: dict[tuple[object, ...], _Answer] = {}
 
     @classmethod
     def from_text(cls, text: str) -> PolicySet:
@@ -268,9 +285,25 @@ class PolicySet:
         return tuple(self._infos[k] for k in sorted(self._infos, key=self._order.__getitem__))
 
     def decide(self, facts: Facts) -> PolicyDecision:
-        """Decide one request; deny with the reasons of every forbid that applies."""
-        result = cedarpy.is_authorized(cedar_request(facts), self._compiled, cedar_entities(facts))
-        return self._explain(result, facts)
+        """Decide one request; deny with the reasons of every forbid that applies.
+
+        Cedar's answer is a pure function of the policies, the request and the
+        entity slice, so it is memoised on exactly those (an agent asking again
+        about the customer on the call, with nothing changed, is not evaluated
+        twice); the reasons are written afresh from this request's facts.
+        """
+        request = cedar_request(facts)
+        key = (facts.staff_id, facts.action.value, facts.customer_id, request["context"],
+               *entity_slice(facts))  # fmt: skip
+        answer = self._memo.get(key)
+        if answer is None:
+            answer = _Answer.of(
+                cedarpy.is_authorized(request, self._compiled, cedar_entities(facts))
+            )
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()  # bounded; a fresh start costs one evaluation each
+            self._memo[key] = answer
+        return self._explain(answer, facts)
 
     def decide_many(self, many: Sequence[Facts]) -> list[PolicyDecision]:
         """Decide several requests in Cedar batches; the same answers as :meth:`decide` one by one."""
@@ -278,20 +311,21 @@ class PolicySet:
         for chunk in _consistent_chunks(many):
             requests = [cedar_request(facts) for facts in chunk]
             results = cedarpy.is_authorized_batch(requests, self._compiled, _entities_json(chunk))
-            decisions.extend(self._explain(r, f) for r, f in zip(results, chunk, strict=True))
+            decisions.extend(
+                self._explain(_Answer.of(r), f) for r, f in zip(results, chunk, strict=True)
+            )
         return decisions
 
-    def _explain(self, result: cedarpy.AuthzResult, facts: Facts) -> PolicyDecision:
-        diagnostics = result.diagnostics
-        if diagnostics.errors:
-            return self._failed(diagnostics.errors, diagnostics.reasons, facts)
-        ids = sorted(diagnostics.reasons, key=self._order.__getitem__)
+    def _explain(self, answer: _Answer, facts: Facts) -> PolicyDecision:
+        if answer.errors:
+            return self._failed(answer.errors, answer.reasons, facts)
+        ids = sorted(answer.reasons, key=self._order.__getitem__)
         if not ids:
             return PolicyDecision(
                 False, (f"denied: no policy allows {facts.action.value} here",), ()
             )
         values = reason_values(facts)
-        allowed = result.allowed
+        allowed = answer.allowed
         reasons = tuple(self._reason(cedar_id, allowed, values) for cedar_id in ids)
         return PolicyDecision(allowed, reasons, tuple(self._infos[i].id for i in ids))
 

@@ -8,6 +8,7 @@ masked unless revealed. A denial touches no value at all.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import hmac
@@ -15,9 +16,9 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, insert, select, update
 
 from bpoguard.access import AccessRequest, Decision, InteractionStart, Verb
 from bpoguard.audit import AuditSink, DecisionRecord
@@ -244,6 +245,20 @@ class Guard:
 
     # -- housekeeping ------------------------------------------------------------------------
 
+    def bound(self, conn: Connection, sink: AuditSink | None = None) -> Guard:
+        """This guard inside conn's open transaction, optionally through another sink.
+
+        For bulk callers that commit many decisions at once (group commit): with a
+        batching sink the ledger entries are appended together on :meth:`flush`,
+        and their decisions carry no ledger index until then. Shares the directory
+        and policies already loaded.
+        """
+        other = copy.copy(self)
+        other._conn = conn
+        if sink is not None:
+            other._sink = sink
+        return other
+
     def flush(self) -> None:
         """Write buffered audit entries (a bulk guard's sink batches them)."""
         with self._transaction() as conn:
@@ -446,26 +461,20 @@ class Guard:
         self, conn: Connection, request: AccessRequest
     ) -> tuple[Decision, _Customer | None]:
         staff = self.directory.staff(request.staff_id)
-        customer = _customer(conn, request.customer_id)
+        window = _window(self.directory, staff, request.at)
+        customer, call, used = _state(conn, request, staff.id, window)
         if customer is None:
             outcome = PolicyDecision(
                 False, (f"denied: unknown customer {request.customer_id}",), ()
             )
             return self._audit(conn, request, staff, outcome), None
         contract = self.directory.contract_for_client(customer.client_id)
-        window = _window(self.directory, staff, request.at)
-        call = _interaction(conn, request.interaction_id)
-        used = (
-            usage.read(conn, staff.id, customer.id, window.start, request.at)
-            if window
-            else _NO_USAGE
-        )
         matches = call is not None and call.customer_id == customer.id
         facts = self._facts(request, staff, customer, contract, window, call, used, matches)
         outcome = self._policies.decide(contract.id, facts)
         if outcome.allowed and window is not None:
             reveals = len(request.fields) if request.verb is Verb.REVEAL else 0
-            usage.record(conn, staff.id, customer.id, window.start, request.at, reveals)
+            usage.record(conn, staff.id, customer.id, window.start, request.at, reveals, used)
         return self._audit(conn, request, staff, outcome, customer.is_canary), customer
 
     def _facts(
@@ -579,6 +588,51 @@ _INTERACTION = select(
     m.Interaction.staff_id, m.Interaction.customer_id, m.Interaction.purpose,
     m.Interaction.closed_at,
 ).where(m.Interaction.id == bindparam("id"))  # fmt: skip
+
+
+def _scalar(column: Any, where: ColumnElement[bool], label: str) -> Any:
+    return select(column).where(where).scalar_subquery().label(label)
+
+
+_IS_CUSTOMER = m.Customer.id == bindparam("customer")
+_IS_CALL = m.Interaction.id == bindparam("interaction")
+# Everything a decision reads from the store, in one statement: the customer, the
+# interaction and the person's budgets (each a separate statement cost a round trip
+# through SQLAlchemy and the driver; together they were a fifth of a view).
+_STATE = select(
+    _scalar(m.Customer.client_id, _IS_CUSTOMER, "c_client"),
+    _scalar(m.Customer.country, _IS_CUSTOMER, "c_country"),
+    _scalar(m.Customer.is_canary, _IS_CUSTOMER, "c_canary"),
+    _scalar(m.Interaction.staff_id, _IS_CALL, "i_staff"),
+    _scalar(m.Interaction.customer_id, _IS_CALL, "i_customer"),
+    _scalar(m.Interaction.purpose, _IS_CALL, "i_purpose"),
+    _scalar(m.Interaction.closed_at, _IS_CALL, "i_closed"),
+    *usage.COLUMNS,
+)
+
+
+def _state(
+    conn: Connection, request: AccessRequest, staff_id: str, window: ShiftWindow | None
+) -> tuple[_Customer | None, _Call | None, usage.Usage]:
+    """The customer, the interaction and the budgets' usage a decision needs."""
+    params = usage.params(staff_id, request.customer_id, window.start if window else None,
+                          request.at)  # fmt: skip
+    params["interaction"] = request.interaction_id
+    row = conn.execute(_STATE, params).one()
+    customer = (
+        _Customer(request.customer_id, row.c_client, row.c_country, bool(row.c_canary))
+        if row.c_client is not None
+        else None
+    )
+    call = (
+        _Call(row.i_staff, row.i_customer, row.i_purpose, row.i_closed)
+        if row.i_staff is not None
+        else None
+    )
+    used = usage.from_row(row) if window is not None else _NO_USAGE
+    return customer, call, used
+
+
 _OWNED = select(m.Customer.id).where(
     m.Customer.client_id == bindparam("client"), m.Customer.id.in_(bindparam("ids", expanding=True))
 )

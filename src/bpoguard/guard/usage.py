@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Integer,
+    Row,
     String,
     Table,
     and_,
@@ -66,6 +68,7 @@ class Usage:
     records_shift: int
     records_hour: int
     reveals_shift: int
+    new_in_hour: bool | None = None  # not yet counted this hour; None: not read
 
 
 def hour_of(at: dt.datetime) -> dt.datetime:
@@ -82,21 +85,59 @@ def _touched_in(scope: str) -> ColumnElement[bool]:
     )
 
 
-_USAGE = select(
-    select(touched.c.customer_id)
-    .where(_touched_in(SHIFT), touched.c.customer_id == bindparam("customer"))
-    .exists()
-    .label("seen"),
-    select(func.count()).select_from(touched).where(_touched_in(SHIFT)).scalar_subquery(),
-    select(func.count()).select_from(touched).where(_touched_in(HOUR)).scalar_subquery(),
+def _seen(scope: str) -> ColumnElement[bool]:
+    return (
+        select(touched.c.customer_id)
+        .where(_touched_in(scope), touched.c.customer_id == bindparam("customer"))
+        .exists()
+    )
+
+
+# The usage of one person's budgets as columns, so that the guard can read them in
+# the same statement as the customer and the interaction (one round trip a request).
+COLUMNS = (
+    _seen(SHIFT).label("u_seen_shift"),
+    _seen(HOUR).label("u_seen_hour"),
+    select(func.count())
+    .select_from(touched)
+    .where(_touched_in(SHIFT))
+    .scalar_subquery()
+    .label("u_shift"),
+    select(func.count())
+    .select_from(touched)
+    .where(_touched_in(HOUR))
+    .scalar_subquery()
+    .label("u_hour"),
     select(func.coalesce(func.max(counters.c.count), 0))
     .where(
         counters.c.staff_id == bindparam("staff"),
         counters.c.scope == REVEALS,
         counters.c.period == bindparam(SHIFT),
     )
-    .scalar_subquery(),
+    .scalar_subquery()
+    .label("u_reveals"),
 )
+_USAGE = select(*COLUMNS)
+
+
+def params(
+    staff_id: str, customer_id: int, shift_start: dt.datetime | None, at: dt.datetime
+) -> dict[str, object]:
+    """The bound values COLUMNS need (no shift: nothing is counted, everything is new)."""
+    return {"staff": staff_id, "customer": customer_id, SHIFT: shift_start, HOUR: hour_of(at)}
+
+
+def from_row(row: Row[Any]) -> Usage:
+    """The Usage in a row that selected COLUMNS."""
+    return Usage(
+        not row.u_seen_shift,
+        int(row.u_shift),
+        int(row.u_hour),
+        int(row.u_reveals),
+        new_in_hour=not row.u_seen_hour,
+    )
+
+
 _SEEN_IN = {
     scope: select(touched.c.customer_id).where(
         _touched_in(scope), touched.c.customer_id == bindparam("customer")
@@ -120,9 +161,7 @@ def read(
     conn: Connection, staff_id: str, customer_id: int, shift_start: dt.datetime, at: dt.datetime
 ) -> Usage:
     """Current usage of a person's budgets in the shift that started at shift_start."""
-    params = {"staff": staff_id, "customer": customer_id, SHIFT: shift_start, HOUR: hour_of(at)}
-    seen, shift, hour, reveals = conn.execute(_USAGE, params).one()
-    return Usage(not seen, int(shift), int(hour), int(reveals))
+    return from_row(conn.execute(_USAGE, params(staff_id, customer_id, shift_start, at)).one())
 
 
 def record(
@@ -132,11 +171,21 @@ def record(
     shift_start: dt.datetime,
     at: dt.datetime,
     reveals: int,
+    known: Usage | None = None,
 ) -> None:
-    """Count an allowed access against the person's budgets."""
+    """Count an allowed access against the person's budgets.
+
+    ``known``: the usage read for this request in this transaction; it says
+    whether the customer is already counted, so no second look is needed.
+    """
     for scope, period in ((SHIFT, shift_start), (HOUR, hour_of(at))):
-        key = {"staff": staff_id, "customer": customer_id, scope: period}
-        if conn.execute(_SEEN_IN[scope], key).first() is None:
+        new = None
+        if known is not None:
+            new = known.new_customer if scope == SHIFT else known.new_in_hour
+        if new is None:
+            key = {"staff": staff_id, "customer": customer_id, scope: period}
+            new = conn.execute(_SEEN_IN[scope], key).first() is None
+        if new:
             row = {"staff_id": staff_id, "scope": scope, "period": period,
                    "customer_id": customer_id}  # fmt: skip
             conn.execute(_ADD_TOUCH, row)
