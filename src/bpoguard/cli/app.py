@@ -11,6 +11,7 @@ from bpoguard import __version__, workspace
 from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, open_workspace, out
 from bpoguard.cli.canary import canary_app
 from bpoguard.cli.demo import demo_command
+from bpoguard.cli.detect import alerts_app, detect_command, evaluate_command, risk_app
 from bpoguard.cli.importing import import_app
 from bpoguard.cli.ledger import ledger_app
 from bpoguard.cli.policy import policy_app
@@ -80,6 +81,10 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
 app.add_typer(canary_app, name="canary")
+app.command("detect")(detect_command)
+app.add_typer(risk_app, name="risk")
+app.add_typer(alerts_app, name="alerts")
+app.command("evaluate")(evaluate_command)
 app.add_typer(import_app, name="import")
 app.add_typer(policy_app, name="policy")
 app.add_typer(trace_app, name="trace")

@@ -63,6 +63,7 @@ JOB_SEARCH = (
 HACKING = (
     "keylogger",
     "keylog",
+    "keystroke",
     "spytech",
     "refog",
     "spectorsoft",

@@ -195,7 +195,10 @@ def _counts(e: ir.Table, spec: FeatureSpec) -> ir.Table:
         signins_ok=e.count(where=e.action.isin(_SIGNINS) & (e.outcome == "success")),
         signins_failed=e.count(where=e.action.isin(_SIGNINS) & (e.outcome == "failure")),
         password_changes=e.count(where=e.action.isin(_PASSWORDS)),
-        device_connects=e.count(where=e.action == Action.DEVICE_CONNECT.value),
+        # Removable devices only: a laptop joining the network is a device.connect too.
+        device_connects=e.count(
+            where=(e.action == Action.DEVICE_CONNECT.value) & e.removable.fill_null(False)
+        ),
         removable_files=e.count(where=e.action.startswith("file.") & e.removable.fill_null(False)),
         emails_sent=e.count(where=e.action == Action.EMAIL_SEND.value),
         emails_out=e.count(where=mail_out),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -124,3 +125,45 @@ def _utc_shift(start: str, end: str, timezone: str, day: dt.date) -> tuple[int, 
     utc = local.astimezone(dt.UTC)
     minutes = ((h2 * 60 + m2) - (h1 * 60 + m1)) % 1440 or 1440
     return utc.hour * 60 + utc.minute, minutes
+
+
+def from_lake(lake_dir: Path) -> list[Person]:
+    """People from an imported HR directory (CERT LDAP) in the lake, latest snapshot each."""
+    try:
+        from bpoguard.events import people as lake_people
+    except ImportError:  # the importers' people dimension is not installed in this build
+        return []
+    if not lake_people.people_dir(lake_dir).exists():
+        return []
+    rows = lake_people.load(lake_dir).to_pylist()
+    latest: dict[str, dict[str, object]] = {}
+    for row in sorted(rows, key=lambda r: r["snapshot"]):
+        latest[str(row["person"])] = row
+    return [
+        Person(
+            person=person,
+            role=_text(row.get("role")),
+            team=_team(row),
+            site=_text(row.get("department")) or _text(row.get("functional_unit")),
+            supervisor=_text(row.get("supervisor")),
+        )
+        for person, row in sorted(latest.items())
+    ]
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _team(row: dict[str, object]) -> str | None:
+    # CERT team numbers repeat across departments: the team is the whole path.
+    parts = [_text(row.get(k)) for k in ("business_unit", "functional_unit", "department", "team")]
+    return "/".join(p or "-" for p in parts) if row.get("team") else None
+
+
+def directory_for(conn: Connection, lake_dir: Path) -> Directory:
+    """The store's directory, with people from an imported HR directory added."""
+    store = from_store(conn)
+    known = {p.person for p in store.people}
+    extra = tuple(p for p in from_lake(lake_dir) if p.person not in known)
+    return Directory(store.people + extra, store.premises, store.holders)

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from bpoguard.access import RecordGateway
 from bpoguard.audit import AuditSink
+from bpoguard.detect.instant import InstantRules
 from bpoguard.errors import InputError, WorkspaceError
 from bpoguard.events.lake import LakeWriter
 from bpoguard.fields import FieldType
@@ -125,7 +126,9 @@ def simulate(
             vault = Vault(keys or KeyfileProvider.from_dir(ws.settings.keys_dir))
             gateway: RecordGateway
             if config.guard:
-                sink = AuditSink(ledger, lake, AUDIT_BATCH, [canary.CanaryListener()])
+                sink = AuditSink(
+                    ledger, lake, AUDIT_BATCH, [canary.CanaryListener(), InstantRules()]
+                )
                 gateway = ServingGateway(Guard(store, vault, sink, conn=conn))
             else:
                 gateway = UnguardedGateway(conn, AuditSink(ledger, lake, batch=AUDIT_BATCH))

@@ -18,6 +18,7 @@ TABLE_MODULES = (
     "bpoguard.guard.canary",
     "bpoguard.web._tables",
     "bpoguard.events.imports",
+    "bpoguard.detect._tables",
 )
 
 

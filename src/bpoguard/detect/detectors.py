@@ -1,0 +1,423 @@
+"""Detectors over the daily feature table: instant rules, window rules, baselines.
+
+Every detector reads the same frame (one row per person and day, the columns
+of :data:`bpoguard.detect.features.FEATURES`) and returns findings whose
+explanation carries the numbers behind them. Baselines are robust: a person's
+own median over the days before, and the 95th percentile of their peers (same
+team, else same site, else same role) on the same day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
+
+from bpoguard.detect.findings import Detector, Finding, Severity
+from bpoguard.detect.people import Directory
+
+HISTORY_DAYS = 28  # own baseline: the median over up to this many earlier active days
+MIN_PEERS = 5
+
+CANARY = Detector(
+    "canary-touched",
+    Severity.CRITICAL,
+    "A canary customer (no real call reaches one) was requested",
+)
+AFTER_LEAVING = Detector(
+    "after-leaving", Severity.CRITICAL, "Activity after the person's leaving date"
+)
+OFF_PREMISES = Detector(
+    "off-premises",
+    Severity.HIGH,
+    "Customer data or a client account used from outside the premises",
+)
+NO_INTERACTION = Detector(
+    "reveal-without-interaction",
+    Severity.HIGH,
+    "Customer fields revealed with no open call or ticket",
+)
+BULK = Detector(
+    "bulk-harvest",
+    Severity.HIGH,
+    "Far more distinct customers than the person's own past and their peers",
+)
+REVEAL_SURGE = Detector(
+    "reveal-surge",
+    Severity.HIGH,
+    "Far more customers revealed in the clear than own past and peers",
+)
+TAKEOVER = Detector(
+    "mailbox-takeover",
+    Severity.CRITICAL,
+    "Sign-in from a network never used before, then a password change",
+)
+CONCURRENT = Detector(
+    "concurrent-use", Severity.HIGH, "One account used from two networks within the same hour"
+)
+NOTICE_MOVE = Detector(
+    "data-after-notice",
+    Severity.HIGH,
+    "Data moved out (export, removable media, personal mail, file sharing) after notice",
+)
+REMOVABLE = Detector(
+    "removable-after-quiet", Severity.MEDIUM, "Removable media used after a history without any"
+)
+CERT1 = Detector(
+    "after-hours-usb-leak",
+    Severity.CRITICAL,
+    "After-hours activity, removable media and an upload to a leak or file-sharing site",
+)
+CERT2 = Detector(
+    "job-search-usb-surge",
+    Severity.HIGH,
+    "Job-search browsing, then removable-media use far above own past",
+)
+CERT3 = Detector(
+    "keylogger-impersonation",
+    Severity.CRITICAL,
+    "Keylogger or hacking-tool site, then a logon to someone else's computer and mass mail",
+)
+ANOMALY = Detector(
+    "anomaly",
+    Severity.MEDIUM,
+    "A day unlike the person's own past and their peers' (robust baselines)",
+)
+
+DETECTORS: tuple[Detector, ...] = (
+    CANARY, AFTER_LEAVING, OFF_PREMISES, NO_INTERACTION, BULK, REVEAL_SURGE, TAKEOVER,
+    CONCURRENT, NOTICE_MOVE, REMOVABLE, CERT1, CERT2, CERT3, ANOMALY,
+)  # fmt: skip
+
+# Features the baselines and the anomaly score look at, with the floor a day must pass.
+BASELINE_FEATURES = {
+    "customers_viewed": 30,
+    "customers_revealed": 10,
+    "customers_exported": 20,
+    "off_shift": 10,
+    "removable_files": 5,
+    "device_connects": 3,
+    "emails_out": 3,
+    "emails_sent": 20,
+    "leak_site_visits": 2,
+    "job_search": 5,
+    "signins_failed": 5,
+    "denials": 20,
+}
+
+
+@dataclass
+class Frame:
+    """The feature table with peers and baselines added; what every detector reads."""
+
+    data: pd.DataFrame
+    directory: Directory
+    accounts: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, table: pd.DataFrame, directory: Directory) -> Frame:
+        """Add each row's peer group and the own and peer baselines of the key features."""
+        data = table.sort_values(["person", "day"]).reset_index(drop=True)
+        people = directory.by_id()
+        data["peer_group"] = [_peer_group(people.get(p)) for p in data["person"]]
+        for name in BASELINE_FEATURES:
+            data[f"{name}_own"] = _own_median(data, name)
+            data[f"{name}_peers"] = _peer_p95(data, name)
+        data["history"] = data.groupby("person").cumcount()
+        accounts = frozenset(a for a, _ in directory.holders)
+        return cls(data, directory, accounts)
+
+
+def _peer_group(person: object) -> str:
+    team = getattr(person, "team", None)
+    site = getattr(person, "site", None)
+    role = getattr(person, "role", None)
+    return f"team:{team}" if team else f"site:{site}" if site else f"role:{role or '-'}"
+
+
+def _own_median(data: pd.DataFrame, name: str) -> pd.Series:
+    """Median of the feature over the person's earlier days (NaN with no history)."""
+    shifted = data.groupby("person")[name].shift(1)
+    return (
+        shifted.groupby(data["person"])
+        .rolling(HISTORY_DAYS, min_periods=1)
+        .median()
+        .reset_index(level=0, drop=True)
+    )
+
+
+def _peer_p95(data: pd.DataFrame, name: str) -> pd.Series:
+    """95th percentile of the feature among the row's peers that day, the row left out.
+
+    NaN when fewer than MIN_PEERS others are active. Leaving the person out
+    keeps one harvester from raising the bar they are measured against.
+    """
+    out = np.full(len(data), np.nan)
+    values = data[name].to_numpy(dtype=float)
+    for index in data.groupby(["peer_group", "day"]).indices.values():
+        if len(index) <= MIN_PEERS:
+            continue
+        out[index] = _leave_one_out_quantile(values[index], 0.95)
+    return pd.Series(out, index=data.index)
+
+
+def _leave_one_out_quantile(a: np.ndarray, q: float) -> np.ndarray:
+    """For each element, the q-quantile (linear) of the others."""
+    order = np.argsort(a, kind="stable")
+    s = a[order]
+    rank = np.empty(len(a), dtype=np.int64)
+    rank[order] = np.arange(len(a))
+    h = q * (len(a) - 2)
+    lo = int(np.floor(h))
+    hi = min(lo + 1, len(a) - 2)
+    frac = h - lo
+
+    def at(k: int) -> np.ndarray:
+        # Index k among the others: skip the element's own place in the sorted order.
+        return np.where(k < rank, s[k], s[np.minimum(k + 1, len(a) - 1)])
+
+    result: np.ndarray = at(lo) * (1 - frac) + at(hi) * frac
+    return result
+
+
+def run(frame: Frame, rules: Iterable[Callable[[Frame], list[Finding]]] = ()) -> list[Finding]:
+    """Every built-in detector, then the extra rules, over the frame."""
+    found: list[Finding] = []
+    for detector in BUILT_IN:
+        found += detector(frame)
+    for rule in rules:
+        found += rule(frame)
+    return found
+
+
+def _date(day: object) -> str:
+    """A day as explanations write it: 3 May 2026."""
+    d = _day(day)
+    return f"{d.day} {d:%b %Y}"
+
+
+def _day(value: object) -> dt.date:
+    """A pandas timestamp (or a date) as a date."""
+    stamp = pd.Timestamp(value)
+    return dt.date(int(stamp.year), int(stamp.month), int(stamp.day))
+
+
+def _simple(detector: Detector, column: str, words: str) -> Callable[[Frame], list[Finding]]:
+    def check(frame: Frame) -> list[Finding]:
+        rows = frame.data[frame.data[column] > 0]
+        return [
+            Finding(
+                detector,
+                r.person,
+                _day(r.day),
+                f"{int(getattr(r, column))} {words} on {_date(r.day)}",
+            )
+            for r in rows.itertuples()
+        ]
+
+    check.__name__ = detector.id
+    return check
+
+
+def _baseline_surge(
+    detector: Detector, column: str, words: str, factor: float = 3.0
+) -> Callable[[Frame], list[Finding]]:
+    floor = BASELINE_FEATURES[column]
+
+    def check(frame: Frame) -> list[Finding]:
+        d = frame.data
+        own = d[f"{column}_own"]
+        peers = d[f"{column}_peers"]
+        value = d[column]
+        over_own = own.isna() | (value > np.maximum(factor * own, own + floor))
+        over_peers = peers.isna() | (value > np.maximum(1.5 * peers, peers + floor))
+        hits = d[(value >= floor) & over_own & over_peers & ~(own.isna() & peers.isna())]
+        found = []
+        for r in hits.itertuples():
+            own_v, peer_v = getattr(r, f"{column}_own"), getattr(r, f"{column}_peers")
+            bar = max(x for x in (own_v, peer_v, 1.0) if not pd.isna(x))
+            text = words.format(n=int(getattr(r, column))) + f" on {_date(r.day)}"
+            text += "; own median " + ("n/a" if pd.isna(own_v) else f"{own_v:g}")
+            text += "; peers' 95th percentile " + ("n/a" if pd.isna(peer_v) else f"{peer_v:g}")
+            weight = float(min(5.0, max(1.0, np.log2(getattr(r, column) / bar))))
+            found.append(Finding(detector, r.person, _day(r.day), text, weight))
+        return found
+
+    check.__name__ = detector.id
+    return check
+
+
+def _person_rows(frame: Frame) -> pd.DataFrame:
+    return frame.data[~frame.data["person"].isin(frame.accounts)]
+
+
+def _off_premises(frame: Frame) -> list[Finding]:
+    rows = frame.data[frame.data["off_premises"] > 0]
+    return [
+        Finding(
+            OFF_PREMISES,
+            r.person,
+            _day(r.day),
+            f"{int(r.off_premises)} actions from outside the premises on {_date(r.day)}",
+        )
+        for r in rows.itertuples()
+    ]
+
+
+def _takeover(frame: Frame) -> list[Finding]:
+    """A new network (off the premises) and a password change within two days after."""
+    d = frame.data
+    found = []
+    for person, rows in d[(d["new_networks"] > 0) | (d["password_changes"] > 0)].groupby("person"):
+        new = rows[(rows["new_networks"] > 0) & (rows["off_premises"] > 0)]
+        changes = rows[rows["password_changes"] > 0]
+        for c in changes.itertuples():
+            before = new[(new["day"] <= c.day) & (new["day"] >= c.day - pd.Timedelta(days=2))]
+            if before.empty:
+                continue
+            first = before.iloc[0]
+            text = (
+                f"signed in from {int(first.new_networks)} network(s) never used before on {_date(first.day)}, "
+                f"password changed on {_date(c.day)} ({int(c.signins_failed)} failed sign-ins that day)"
+            )
+            # On both days: the sign-in from outside is part of the takeover's window.
+            for day in sorted({_day(first.day), _day(c.day)}):
+                found.append(Finding(TAKEOVER, str(person), day, text))
+    return found
+
+
+def _concurrent(frame: Frame) -> list[Finding]:
+    rows = frame.data[frame.data["concurrent_networks"] >= 2]
+    rows = rows[rows["off_premises"] > 0]
+    return [
+        Finding(
+            CONCURRENT,
+            r.person,
+            _day(r.day),
+            f"used from {int(r.concurrent_networks)} networks within one hour on {_date(r.day)}, {int(r.off_premises)} actions off the premises",
+        )
+        for r in rows.itertuples()
+    ]
+
+
+_MOVES = (
+    "customers_exported",
+    "removable_files",
+    "emails_out",
+    "leak_site_visits",
+    "device_connects",
+)
+
+
+def _after_notice(frame: Frame) -> list[Finding]:
+    d = frame.data
+    moved = sum((d[c] > 0).astype(int) for c in _MOVES)
+    rows = d[(d["days_since_notice"] >= 0) & (moved > 0)]
+    found = []
+    for r in rows.itertuples():
+        parts = [f"{int(getattr(r, c))} {c.replace('_', ' ')}" for c in _MOVES if getattr(r, c) > 0]
+        text = f"{', '.join(parts)} on {_date(r.day)}, {int(r.days_since_notice)} days after giving notice"
+        found.append(Finding(NOTICE_MOVE, r.person, _day(r.day), text))
+    return found
+
+
+def _removable_after_quiet(frame: Frame) -> list[Finding]:
+    d = _person_rows(frame)
+    used = (d["removable_files"] + d["device_connects"]) > 0
+    before = used.groupby(d["person"]).cumsum() - used.astype(int)
+    rows = d[used & (before == 0) & (d["history"] >= 7)]
+    return [
+        Finding(
+            REMOVABLE,
+            r.person,
+            _day(r.day),
+            f"removable media on {_date(r.day)} ({int(r.device_connects)} connections, {int(r.removable_files)} files) after {int(r.history)} active days without",
+        )
+        for r in rows.itertuples()
+    ]
+
+
+def _within(rows: pd.DataFrame, day: object, column: str, days: int) -> pd.DataFrame:
+    t = pd.Timestamp(day)
+    window = rows[(rows["day"] <= t) & (rows["day"] > t - pd.Timedelta(days=days))]
+    return window[window[column] > 0]
+
+
+def _cert1(frame: Frame) -> list[Finding]:
+    """After hours, a removable drive and a leak-site upload within three days (CERT scenario 1)."""
+    found = []
+    d = _person_rows(frame)
+    for person, rows in d[d["leak_site_visits"] > 0].groupby("person"):
+        full = d[d["person"] == person]
+        for r in rows.itertuples():
+            late = _within(full, r.day, "off_shift", 3)
+            usb = _within(full, r.day, "device_connects", 3)
+            if late.empty or usb.empty:
+                continue
+            text = (
+                f"{int(r.leak_site_visits)} leak or file-sharing site visits on {_date(r.day)}, "
+                f"{int(late['off_shift'].sum())} after-hours actions and {int(usb['device_connects'].sum())} "
+                f"removable-drive connections in the three days to then"
+            )
+            found.append(Finding(CERT1, str(person), _day(r.day), text))
+    return found
+
+
+def _cert2(frame: Frame) -> list[Finding]:
+    """Job-search browsing in the last 30 days, then removable-file use far above own past."""
+    found = []
+    d = _person_rows(frame)
+    surge = d[(d["removable_files"] > np.maximum(3 * d["removable_files_own"].fillna(0), 5))]
+    for r in surge.itertuples():
+        full = d[d["person"] == r.person]
+        jobs = _within(full, r.day, "job_search", 30)
+        if jobs.empty:
+            continue
+        own = 0.0 if pd.isna(r.removable_files_own) else float(r.removable_files_own)
+        text = (
+            f"{int(r.removable_files)} files to removable media on {_date(r.day)}; own median {own:g}; "
+            f"{int(jobs['job_search'].sum())} job-search visits in the 30 days to then"
+        )
+        found.append(Finding(CERT2, r.person, _day(r.day), text))
+    return found
+
+
+def _cert3(frame: Frame) -> list[Finding]:
+    """A keylogger site, then a logon to another's computer and mass mail within a week."""
+    found = []
+    d = _person_rows(frame)
+    for r in d[d["foreign_logons"] > 0].itertuples():
+        full = d[d["person"] == r.person]
+        tools = _within(full, r.day, "hacking_sites", 7)
+        if tools.empty:
+            continue
+        own = 0.0 if pd.isna(r.emails_sent_own) else float(r.emails_sent_own)
+        text = (
+            f"logged on to {int(r.foreign_logons)} computer(s) of someone else on {_date(r.day)} "
+            f"and sent {int(r.emails_sent)} e-mails (own median {own:g}); "
+            f"{int(tools['hacking_sites'].sum())} keylogger or hacking-site visits in the week before"
+        )
+        found.append(Finding(CERT3, r.person, _day(r.day), text))
+    return found
+
+
+BUILT_IN: tuple[Callable[[Frame], list[Finding]], ...] = (
+    _simple(CANARY, "canary_hits", "requests for canary customers"),
+    _simple(AFTER_LEAVING, "after_leaving", "actions after the leaving date"),
+    _off_premises,
+    _simple(NO_INTERACTION, "reveals_no_interaction", "reveals with no open interaction"),
+    _baseline_surge(BULK, "customers_viewed", "viewed {n} distinct customers"),
+    _baseline_surge(
+        REVEAL_SURGE, "customers_revealed", "revealed {n} distinct customers in the clear"
+    ),
+    _takeover,
+    _concurrent,
+    _after_notice,
+    _removable_after_quiet,
+    _cert1,
+    _cert2,
+    _cert3,
+)
