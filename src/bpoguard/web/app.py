@@ -113,7 +113,8 @@ def _api(runtime: Runtime) -> APIRouter:
     router = APIRouter()
 
     def staff(verb: Verb | None) -> Any:
-        def dependency(request: Request) -> Caller:
+        # async: a plain def would run in a thread pool, one thread hop per request.
+        async def dependency(request: Request) -> Caller:
             _, customer_id = _decision_of(request)
             found = caller(
                 runtime, request, kind=TokenKind.STAFF, verb=verb, customer_id=customer_id
@@ -123,15 +124,16 @@ def _api(runtime: Runtime) -> APIRouter:
 
         return Depends(dependency)
 
-    def system(request: Request) -> Caller:
+    async def system(request: Request) -> Caller:
         return caller(runtime, request, kind=TokenKind.SYSTEM)
 
     System = Annotated[Caller, Depends(system)]
+    revision = runtime.store.head()  # read once: it parses the migration scripts
 
     @router.get("/health", response_model=Health, tags=["service"])
     async def health() -> Health:
         """The server is up. Roles: anyone (no token)."""
-        return Health(status="ok", schema_revision=runtime.store.head())
+        return Health(status="ok", schema_revision=revision)
 
     @router.post(
         "/interactions",
