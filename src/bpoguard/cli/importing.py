@@ -10,7 +10,15 @@ from rich.table import Table
 
 from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, open_workspace, out
 from bpoguard.cli._progress import stages
-from bpoguard.events.importers import ImportReport, import_cert
+from bpoguard.errors import InputError
+from bpoguard.events.importers import (
+    ImportReport,
+    import_assets,
+    import_cert,
+    import_entra,
+    import_hr,
+    import_m365,
+)
 
 import_app = typer.Typer(
     help="Import security logs (CERT insider-threat data, ...) into the event lake.",
@@ -42,6 +50,72 @@ def cert_command(
     """Import CERT Insider Threat Test Dataset files (r4.2, r6.2). [admin, analyst]"""
     with open_workspace(home, db) as ws, stages(_bars(json_out)) as progress:
         report = import_cert(ws, folder, skip_bad=skip_bad, progress=progress)
+    show(report, json_out)
+
+
+Files = Annotated[list[Path], typer.Argument(help="Files to import, each whole or not at all.")]
+
+
+def _existing(files: list[Path]) -> list[Path]:
+    for path in files:
+        if not path.is_file():
+            raise InputError(f"{path} is not a file")
+    return files
+
+
+@import_app.command("m365")
+def m365_command(
+    files: Files,
+    home: Home = DEFAULT_HOME,
+    db: Db = None,
+    skip_bad: SkipBad = False,
+    json_out: Json = False,
+) -> None:
+    """Import Microsoft 365 unified audit log CSV exports (AuditData column). [admin, analyst]"""
+    with open_workspace(home, db) as ws, stages(_bars(json_out)) as progress:
+        report = import_m365(ws, _existing(files), skip_bad=skip_bad, progress=progress)
+    show(report, json_out)
+
+
+@import_app.command("entra")
+def entra_command(
+    files: Files,
+    home: Home = DEFAULT_HOME,
+    db: Db = None,
+    skip_bad: SkipBad = False,
+    json_out: Json = False,
+) -> None:
+    """Import Microsoft Entra ID sign-in logs (JSON, JSON Lines or CSV). [admin, analyst]"""
+    with open_workspace(home, db) as ws, stages(_bars(json_out)) as progress:
+        report = import_entra(ws, _existing(files), skip_bad=skip_bad, progress=progress)
+    show(report, json_out)
+
+
+@import_app.command("hr")
+def hr_command(
+    files: Files,
+    home: Home = DEFAULT_HOME,
+    db: Db = None,
+    skip_bad: SkipBad = False,
+    json_out: Json = False,
+) -> None:
+    """Import HR registers: person,event (joiner|notice|leaver),date[,leaving_date]. [admin]"""
+    with open_workspace(home, db) as ws, stages(_bars(json_out)) as progress:
+        report = import_hr(ws, _existing(files), skip_bad=skip_bad, progress=progress)
+    show(report, json_out)
+
+
+@import_app.command("assets")
+def assets_command(
+    files: Files,
+    home: Home = DEFAULT_HOME,
+    db: Db = None,
+    skip_bad: SkipBad = False,
+    json_out: Json = False,
+) -> None:
+    """Import asset registers: asset,person,event (issued|returned|lost),date. [admin]"""
+    with open_workspace(home, db) as ws, stages(_bars(json_out)) as progress:
+        report = import_assets(ws, _existing(files), skip_bad=skip_bad, progress=progress)
     show(report, json_out)
 
 

@@ -27,6 +27,7 @@ class Action(enum.StrEnum):
     SIGNIN = "auth.signin"  # to a cloud identity (Entra ID), not a workstation
     MAILBOX_SIGNIN = "mailbox.signin"
     MAILBOX_ACCESS = "mailbox.access"  # mail items read (M365 MailItemsAccessed)
+    MAILBOX_CHANGE = "mailbox.change"  # settings, forwarding, permissions (Set-Mailbox, ...)
     PASSWORD_CHANGE = "account.password_change"  # noqa: S105 - an action name
     PASSWORD_RESET = "account.password_reset"  # noqa: S105 - an action name
     DEVICE_CONNECT = "device.connect"

@@ -8,5 +8,17 @@ docs/events.md.
 
 from bpoguard.events.importers._common import BadLine, FileReport, ImportReport
 from bpoguard.events.importers.cert import import_cert
+from bpoguard.events.importers.entra import import_entra
+from bpoguard.events.importers.hr import import_assets, import_hr
+from bpoguard.events.importers.m365 import import_m365
 
-__all__ = ["BadLine", "FileReport", "ImportReport", "import_cert"]
+__all__ = [
+    "BadLine",
+    "FileReport",
+    "ImportReport",
+    "import_assets",
+    "import_cert",
+    "import_entra",
+    "import_hr",
+    "import_m365",
+]

@@ -84,15 +84,16 @@ class ImportReport:
 class BadLines:
     """Bad lines of one file: the first rejects it, or (skip_bad) each is counted."""
 
-    def __init__(self, name: str, skip_bad: bool) -> None:
+    def __init__(self, name: str, skip_bad: bool, unit: str = "line") -> None:
         self.name = name
         self.skip_bad = skip_bad
+        self.unit = unit  # "line", or "record" in a JSON array
         self.count = 0
         self.examples: list[str] = []
 
     def add(self, line: int, reason: str) -> None:
         """Note a bad line; raise BadLine unless bad lines are skipped."""
-        message = f"{self.name} line {line}: {reason}"
+        message = f"{self.name} {self.unit} {line}: {reason}"
         if not self.skip_bad:
             raise BadLine(message)
         self.count += 1
@@ -141,6 +142,7 @@ def import_file(
     skip_bad: bool,
     progress: Progress,
     label: str | None = None,
+    unit: str = "line",
 ) -> FileReport:
     """Run ``body`` (which writes the file's events) as one all-or-nothing, recorded import."""
     name = label or path.name
@@ -149,7 +151,7 @@ def import_file(
         if imports.find(session, sha, kind) is not None:
             return FileReport(name=name, kind=kind, status="already imported", sha256=sha)
     writer = LakeWriter(ws.settings.lake_dir, source=kind.replace(".", "-"), max_buffered=500_000)
-    bad = BadLines(name, skip_bad)
+    bad = BadLines(name, skip_bad, unit)
     try:
         rows, first, last = body(writer, bad)
         writer.flush()
