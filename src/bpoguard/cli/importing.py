@@ -16,8 +16,10 @@ from bpoguard.events.importers import (
     import_assets,
     import_cert,
     import_entra,
+    import_events,
     import_hr,
     import_m365,
+    load_mapping,
 )
 
 import_app = typer.Typer(
@@ -116,6 +118,26 @@ def assets_command(
     """Import asset registers: asset,person,event (issued|returned|lost),date. [admin]"""
     with open_workspace(home, db) as ws, stages(_bars(json_out)) as progress:
         report = import_assets(ws, _existing(files), skip_bad=skip_bad, progress=progress)
+    show(report, json_out)
+
+
+@import_app.command("events")
+def events_command(
+    files: Files,
+    mapping: Annotated[
+        Path, typer.Option("--mapping", help="TOML file mapping the log's fields (docs/events.md).")
+    ],
+    home: Home = DEFAULT_HOME,
+    db: Db = None,
+    skip_bad: SkipBad = False,
+    json_out: Json = False,
+) -> None:
+    """Import any CSV or JSON Lines log with a TOML mapping file. [admin, analyst]"""
+    described = load_mapping(mapping)
+    with open_workspace(home, db) as ws, stages(_bars(json_out)) as progress:
+        report = import_events(
+            ws, _existing(files), described, skip_bad=skip_bad, progress=progress
+        )
     show(report, json_out)
 
 

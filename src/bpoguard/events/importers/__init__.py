@@ -9,6 +9,7 @@ docs/events.md.
 from bpoguard.events.importers._common import BadLine, FileReport, ImportReport
 from bpoguard.events.importers.cert import import_cert
 from bpoguard.events.importers.entra import import_entra
+from bpoguard.events.importers.generic import Mapping, import_events, load_mapping
 from bpoguard.events.importers.hr import import_assets, import_hr
 from bpoguard.events.importers.m365 import import_m365
 
@@ -16,9 +17,12 @@ __all__ = [
     "BadLine",
     "FileReport",
     "ImportReport",
+    "Mapping",
     "import_assets",
     "import_cert",
     "import_entra",
+    "import_events",
     "import_hr",
     "import_m365",
+    "load_mapping",
 ]
