@@ -32,7 +32,7 @@ def test_csv_without_a_header_reads_every_row(tmp_path: Path) -> None:
     path.write_text("jo,4111111111111111,x\nann,4012888888881881,y\nbo,5555555555554444,z\n")
     rows = _values(path)
     assert len(rows) == 3
-    assert rows[0][0] == (None, "jo")
+    assert rows[0][0] == ("#1", "jo")
 
 
 def test_tab_separated_and_quoted_fields_with_newlines(tmp_path: Path) -> None:

@@ -268,7 +268,8 @@ def _csv(lines: Iterator[str], sample: str, stats: ReadStats) -> Iterator[Cells]
         for k, cell in enumerate(row[:MAX_CELLS]):
             value = _clip(cell, stats)
             if value is not None:
-                name = header[k] if header is not None and k < len(header) else None
+                # Headerless columns are named by position, so a column can still be profiled.
+                name = header[k] if header is not None and k < len(header) else f"#{k + 1}"
                 cells.append((name or None, value))
         yield Cells(number, f"line {reader.line_num}", tuple(cells))
 

@@ -25,6 +25,10 @@ from bpoguard.trace.values import Found, Partial, recognise
 
 MAX_CANDIDATES = 5  # customers one record may point to before it is called ambiguous
 CACHE_LIMIT = 200_000  # look-ups remembered (repeated values in a dump cost one look-up)
+# After this many values in a named column, only the field types that have matched
+# in it are looked up (in every client): a card column stops being tried as an
+# account number. Free text (no column name) is always tried in full.
+LEARN_AFTER = 200
 
 MATCHED = "matched"
 AMBIGUOUS = "ambiguous"
@@ -83,6 +87,8 @@ class Matcher:
         self._vault = vault
         self._clients = tuple(known)
         self._cache: dict[tuple[str, FieldType, str], tuple[int, ...]] = {}
+        self._column_values: Counter[str] = Counter()
+        self._column_hits: dict[str, set[FieldType]] = {}
         self.stats = MatchStats()
 
     def match_all(self, records: Iterable[Cells]) -> Iterator[RecordMatch]:
@@ -146,8 +152,16 @@ class Matcher:
         if found.field not in INDEXED:
             return []
         hits: list[tuple[str, int]] = []
+        column = found.column
+        learned = None
+        if column is not None:
+            self._column_values[column] += 1
+            if self._column_values[column] > LEARN_AFTER:
+                learned = self._column_hits.get(column, set())
         for client in self._clients:
             if client.country not in found.countries:
+                continue
+            if learned is not None and found.field not in learned:
                 continue
             key = (client.id, found.field, found.canonical)
             ids = self._cache.get(key)
@@ -161,6 +175,8 @@ class Matcher:
                 if len(self._cache) < CACHE_LIMIT:
                     self._cache[key] = ids
             hits.extend((client.id, i) for i in ids)
+            if ids and column is not None:
+                self._column_hits.setdefault(column, set()).add(found.field)
         return hits
 
     def _check_partials(

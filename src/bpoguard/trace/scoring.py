@@ -53,9 +53,12 @@ class AccessIndex:
         p = np.asarray(person, dtype=np.int64)
         c = np.asarray(customer, dtype=np.int64)
         if p.size:
-            key = np.unique(c * max(1, len(people)) + p)
+            # Sort and drop repeats: numpy's hashing unique is slow on wide int64 keys.
+            key = np.sort(c * max(1, len(people)) + p)
+            key = key[np.concatenate(([True], key[1:] != key[:-1]))]
             c, p = key // max(1, len(people)), key % max(1, len(people))
-        customers, starts = np.unique(c, return_index=True)
+        starts = np.flatnonzero(np.concatenate(([True], c[1:] != c[:-1]))) if c.size else c
+        customers = c[starts]
         indptr = np.append(starts, c.size).astype(np.int64)
         size = np.bincount(p, minlength=len(people)).astype(np.int64)
         return cls(tuple(people), customers, indptr, p, size, int(c.size))
