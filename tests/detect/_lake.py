@@ -87,6 +87,8 @@ def story() -> list[Event]:
     events.append(ev(at(2, 11.2), "email.send", "bob", dest="bob.private@GMAIL.com", attachments=2))
     events.append(ev(at(2, 11.3), "email.send", "bob", dest="colleague@meridian.example",
                      attachments=1))  # fmt: skip
+    events.append(ev(at(2, 11.35), "email.send", "bob",
+                     dest="hr@rival.example,a@meridian.example,b@meridian.example"))  # fmt: skip
     events.append(ev(at(2, 11.4), "web.upload", "bob", dest="https://www.dropbox.com/upload"))
     events.append(ev(at(2, 11.5), "web.visit", "bob", dest="https://www.indeed.com/jobs?q=agent"))
     for i in range(4):

@@ -16,9 +16,12 @@ from bpoguard.detect.lakefiles import lake_files
 
 from ._lake import DAY0, DIRECTORY
 
+RIVALS = features.Domains(competitors=("rival.example",))
+
 
 def _features(engine: Engine, lake: Path, **spec: Any) -> pa.Table:
     events = engine.read_parquet(lake_files(lake))
+    spec.setdefault("domains", RIVALS)
     return features.collect(engine, events, features.FeatureSpec(directory=DIRECTORY, **spec))
 
 
@@ -75,8 +78,10 @@ def test_leaver_data_movement_notice_and_after_leaving(table: pa.Table) -> None:
     assert day2["days_since_notice"] == 1
     assert day2["device_connects"] == 1
     assert day2["removable_files"] == 3
-    assert day2["emails_sent"] == 2
+    assert day2["emails_sent"] == 3
     assert day2["emails_out"] == 1  # the gmail one, whatever its case
+    assert day2["max_recipients"] == 3
+    assert day2["emails_competitor"] == 1  # rival.example is a competitor in this test
     assert day2["leak_site_visits"] == 1
     assert day2["job_search"] == 1
     assert day2["after_leaving"] == 0  # the leaving day itself

@@ -97,13 +97,11 @@ BASELINE_FEATURES = {
     "customers_viewed": 30,
     "customers_revealed": 10,
     "customers_exported": 20,
-    "off_shift": 10,
     "removable_files": 5,
     "device_connects": 3,
     "emails_out": 3,
-    "emails_sent": 20,
     "leak_site_visits": 2,
-    "job_search": 5,
+    "max_recipients": 15,
     "signins_failed": 5,
     "denials": 20,
 }
@@ -366,27 +364,42 @@ def _cert1(frame: Frame) -> list[Finding]:
     return found
 
 
+CERT2_MIN_FILES = 15  # files to removable media in a day that make a "markedly higher rate"
+CERT2_MIN_JOB_VISITS = 10  # job-site visits in the 30 days before
+
+
 def _cert2(frame: Frame) -> list[Finding]:
-    """Job-search browsing in the last 30 days, then removable-file use far above own past."""
+    """Job-search browsing (or mail to a competitor), then removable-file use far above own past."""
     found = []
     d = _person_rows(frame)
-    surge = d[(d["removable_files"] > np.maximum(3 * d["removable_files_own"].fillna(0), 5))]
+    own = d["removable_files_own"].fillna(0)
+    surge = d[(d["removable_files"] >= np.maximum(3 * own, CERT2_MIN_FILES))]
     for r in surge.itertuples():
         full = d[d["person"] == r.person]
         jobs = _within(full, r.day, "job_search", 30)
-        if jobs.empty:
+        rivals = _within(full, r.day, "emails_competitor", 60)
+        visits = int(jobs["job_search"].sum())
+        if visits < CERT2_MIN_JOB_VISITS and rivals.empty:
             continue
-        own = 0.0 if pd.isna(r.removable_files_own) else float(r.removable_files_own)
+        own_v = 0.0 if pd.isna(r.removable_files_own) else float(r.removable_files_own)
         text = (
-            f"{int(r.removable_files)} files to removable media on {_date(r.day)}; own median {own:g}; "
-            f"{int(jobs['job_search'].sum())} job-search visits in the 30 days to then"
+            f"{int(r.removable_files)} files to removable media on {_date(r.day)}; own median {own_v:g}; "
+            f"{visits} job-search visits in the 30 days to then"
         )
-        found.append(Finding(CERT2, r.person, _day(r.day), text))
+        if not rivals.empty:
+            text += (
+                f", {int(rivals['emails_competitor'].sum())} e-mails to competitors in the 60 days"
+            )
+        weight = 2.0 if not rivals.empty and visits >= CERT2_MIN_JOB_VISITS else 1.0
+        found.append(Finding(CERT2, r.person, _day(r.day), text, weight))
     return found
 
 
+MASS_MAIL = 20  # recipients of one e-mail that make it a mass mail
+
+
 def _cert3(frame: Frame) -> list[Finding]:
-    """A keylogger site, then a logon to another's computer and mass mail within a week."""
+    """A keylogger site, then a logon to another's computer (and mass mail) within a week."""
     found = []
     d = _person_rows(frame)
     for r in d[d["foreign_logons"] > 0].itertuples():
@@ -394,13 +407,14 @@ def _cert3(frame: Frame) -> list[Finding]:
         tools = _within(full, r.day, "hacking_sites", 7)
         if tools.empty:
             continue
-        own = 0.0 if pd.isna(r.emails_sent_own) else float(r.emails_sent_own)
         text = (
-            f"logged on to {int(r.foreign_logons)} computer(s) of someone else on {_date(r.day)} "
-            f"and sent {int(r.emails_sent)} e-mails (own median {own:g}); "
-            f"{int(tools['hacking_sites'].sum())} keylogger or hacking-site visits in the week before"
+            f"logged on to {int(r.foreign_logons)} computer(s) of someone else on {_date(r.day)}; "
+            f"{int(tools['hacking_sites'].sum())} keylogger or hacking-site visits in the week to then"
         )
-        found.append(Finding(CERT3, r.person, _day(r.day), text))
+        mass = r.max_recipients >= MASS_MAIL
+        if mass:
+            text += f"; an e-mail to {int(r.max_recipients)} recipients that day"
+        found.append(Finding(CERT3, r.person, _day(r.day), text, 2.0 if mass else 1.0))
     return found
 
 

@@ -93,12 +93,11 @@ def evaluate(
     scores = {str(r["person"]): float(r["score"]) for r in risks}
     n = len(scores)
     guilty = {c.person for c in culprits}
-    first_alerts = _first_alerts(alerts, holders)
     rows = []
     for c in culprits:
         score = scores.get(c.person)
         rank = _pessimistic_rank(score, scores) if score is not None else None
-        alert_at = first_alerts.get(c.person)
+        alert_at = _first_alert(alerts, holders, c)
         delay = (
             (alert_at - c.first_act).total_seconds() / 3600 if alert_at and c.first_act else None
         )
@@ -146,12 +145,20 @@ def _recall(rows: list[dict[str, Any]], n: int, share: float) -> float | None:
     return round(sum(1 for r in rows if r["rank"] is not None and r["rank"] <= k) / len(rows), 4)
 
 
-def _first_alerts(alerts: list[Alert], holders: dict[str, list[str]]) -> dict[str, dt.datetime]:
-    """Each person's earliest alert (an alert on a shared account counts for its holders)."""
-    first: dict[str, dt.datetime] = {}
+def _first_alert(
+    alerts: list[Alert], holders: dict[str, list[str]], culprit: Culprit
+) -> dt.datetime | None:
+    """The culprit's first alert on or after their first act (one on a shared account they held counts).
+
+    Alerts on days before the first act are false alarms, not early detection.
+    """
+    first: dt.datetime | None = None
     for a in alerts:
+        if culprit.person not in holders.get(a.person, [a.person]):
+            continue
         at = a.detected_at if a.detected_at.tzinfo else a.detected_at.replace(tzinfo=dt.UTC)
-        for person in holders.get(a.person, [a.person]):
-            if person not in first or at < first[person]:
-                first[person] = at
+        if culprit.first_act is not None and a.window_end < culprit.first_act.date():
+            continue
+        if first is None or at < first:
+            first = at
     return first

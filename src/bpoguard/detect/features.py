@@ -49,6 +49,8 @@ FEATURES: dict[str, str] = {
     "removable_files": "files copied to or from removable media",
     "emails_sent": "e-mails sent",
     "emails_out": "e-mails with attachments to personal or competitor addresses",
+    "emails_competitor": "e-mails to competitors' addresses",
+    "max_recipients": "recipients of the widest e-mail sent",
     "leak_site_visits": "visits and uploads to file-sharing or leak sites",
     "job_search": "visits to job-search sites",
     "hacking_sites": "visits to keylogger or hacking-tool sites",
@@ -140,6 +142,12 @@ def _prepared(engine: Engine, events: ir.Table, spec: FeatureSpec) -> ir.Table:
         minute=(_.time.hour() * 60 + _.time.minute()).cast("int64"),
         net24=_.src_ip.re_extract(r"^(\d+\.\d+\.\d+)\.\d+$", 1),
         dest_l=_.dest.lower(),
+        # Recipients of a sent e-mail: the commas in its comma-separated list, plus one.
+        recipients=ibis.ifelse(
+            (_.action == Action.EMAIL_SEND.value) & _.dest.notnull(),
+            _.dest.length() - _.dest.replace(",", "").length() + 1,
+            0,
+        ).cast("int64"),
     )
     e = e.mutate(net24=ibis.ifelse(e.net24 == "", ibis.null(str), e.net24))
     e = e.left_join(people, "person").drop("person_right")
@@ -202,6 +210,11 @@ def _counts(e: ir.Table, spec: FeatureSpec) -> ir.Table:
         removable_files=e.count(where=e.action.startswith("file.") & e.removable.fill_null(False)),
         emails_sent=e.count(where=e.action == Action.EMAIL_SEND.value),
         emails_out=e.count(where=mail_out),
+        emails_competitor=e.count(
+            where=(e.action == Action.EMAIL_SEND.value)
+            & _matches(e.dest_l, spec.domains.competitors)
+        ),
+        max_recipients=e.recipients.max(),
         leak_site_visits=e.count(where=is_web & _matches(e.dest_l, spec.domains.file_sharing)),
         job_search=e.count(where=is_web & _matches(e.dest_l, spec.domains.job_search)),
         hacking_sites=e.count(where=is_web & _matches(e.dest_l, spec.domains.hacking)),

@@ -2,7 +2,10 @@
 
 Each finding adds its score on its day; older days count less, halving every
 ``half_life`` days, so a slow harvest over weeks climbs as surely as a burst
-and an old blip fades. Findings on a shared account (a client mailbox) count
+and an old blip fades. A person's ``score`` is the highest their accumulated
+risk reached in the period (on ``peak_day``), so that someone who struck in
+February and left is not forgotten by May; ``current`` is where it stands on
+the last day. Findings on a shared account (a client mailbox) count
 for every person it was given to, marked as seen through that account.
 """
 
@@ -37,6 +40,8 @@ class Risk:
     person: str
     score: float = 0.0
     contributions: list[Contribution] = field(default_factory=list)
+    current: float = 0.0
+    peak_day: dt.date | None = None
 
     @property
     def reasons(self) -> list[str]:
@@ -51,6 +56,8 @@ class Risk:
         return {
             "person": self.person,
             "score": round(self.score, 3),
+            "current": round(self.current, 3),
+            "peak_day": self.peak_day.isoformat() if self.peak_day else None,
             "reasons": self.reasons,
             "contributions": [
                 {
@@ -98,14 +105,35 @@ def score(
     as_of: dt.date,
     half_life: float = HALF_LIFE_DAYS,
 ) -> list[Risk]:
-    """Every person's risk as of a day, highest first (ties by person id)."""
-    risks = {p: Risk(p) for p in persons}
+    """Every person's risk (its peak in the period), highest first (ties by person id)."""
+    by_person: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
-        age = max(0, (as_of - f.day).days)
-        points = f.score * 0.5 ** (age / half_life)
-        risk = risks.setdefault(f.person, Risk(f.person))
-        risk.score += points
-        risk.contributions.append(Contribution(f.detector.id, f.day, points, f.explanation))
-    for risk in risks.values():
-        risk.contributions.sort(key=lambda c: (-c.points, c.day, c.detector))
+        by_person[f.person].append(f)
+    risks = {p: Risk(p) for p in persons}
+    for person, found in by_person.items():
+        risks[person] = _one(person, found, as_of, half_life)
     return sorted(risks.values(), key=lambda r: (-r.score, r.person))
+
+
+def _decayed(found: list[Finding], on: dt.date, half_life: float) -> list[Contribution]:
+    return [
+        Contribution(
+            f.detector.id, f.day, f.score * 0.5 ** ((on - f.day).days / half_life), f.explanation
+        )
+        for f in found
+        if f.day <= on
+    ]
+
+
+def _one(person: str, found: list[Finding], as_of: dt.date, half_life: float) -> Risk:
+    best: tuple[float, dt.date] | None = None
+    for day in sorted({f.day for f in found}):
+        total = sum(c.points for c in _decayed(found, day, half_life))
+        if best is None or total > best[0]:
+            best = (total, day)
+    assert best is not None  # found is never empty here
+    contributions = sorted(
+        _decayed(found, best[1], half_life), key=lambda c: (-c.points, c.day, c.detector)
+    )
+    current = sum(c.points for c in _decayed(found, max(as_of, best[1]), half_life))
+    return Risk(person, best[0], contributions, current, best[1])
