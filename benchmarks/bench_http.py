@@ -174,7 +174,8 @@ def start_server(home: Path, at: dt.datetime, workers: int, port: int) -> subpro
     command = [sys.executable, "-m", "uvicorn", "bench_http:app_factory", "--factory",
                "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
                "--workers", str(workers), "--no-access-log", "--no-proxy-headers",
-               "--log-level", "warning"]  # fmt: skip
+               "--log-level", "warning",
+               "--http", "bpoguard.web._protocol:NoDelayH11Protocol"]  # fmt: skip
     server = subprocess.Popen(command, env=env)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from bpoguard.guard.keys import KeyfileProvider, KeyProvider
 from bpoguard.web._client import parse_networks
+from bpoguard.web._protocol import HTTP_PROTOCOL
 from bpoguard.web._settings import WebSettings
 from bpoguard.web.app import create_app
 
@@ -66,6 +67,7 @@ def serve(
         "log_level": "info",
         "proxy_headers": False,
         "server_header": False,
+        "http": HTTP_PROTOCOL,  # TCP_NODELAY on every connection (see _protocol)
     }
     if workers <= 1:
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]

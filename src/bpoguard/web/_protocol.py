@@ -1,0 +1,30 @@
+"""uvicorn's HTTP/1.1 protocol with TCP_NODELAY on every connection.
+
+With ``--workers`` above one, uvicorn binds the listening socket itself as
+``socket.socket(family)``, whose protocol number is 0; asyncio sets
+TCP_NODELAY only on sockets whose protocol is IPPROTO_TCP, so the accepted
+connections keep Nagle's algorithm. A response written as headers then body
+then waits for the client's delayed ACK: about 40 ms a request on Linux
+(measured here: 44 ms a health check with two workers, 4 ms with one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+
+class NoDelayH11Protocol(H11Protocol):
+    """H11Protocol that turns Nagle's algorithm off before serving a connection."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Set TCP_NODELAY on the connection's socket, then serve it as uvicorn does."""
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)  # type: ignore[arg-type]
+
+
+HTTP_PROTOCOL = "bpoguard.web._protocol:NoDelayH11Protocol"
