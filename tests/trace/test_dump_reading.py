@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl import Workbook
 
 from bpoguard.trace.dump import MAX_LINE, DumpError, ReadStats, read_dump
@@ -187,3 +190,58 @@ def test_a_large_file_streams_in_bounded_memory(tmp_path: Path) -> None:
     tracemalloc.stop()
     assert count == 60_000
     assert peak < size / 4  # streamed: a fraction of the file's size is ever held
+
+
+def test_a_long_json_array_streams_across_read_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    records = [
+        {"name": f"person {k}", "card": "4111 1111 1111 1111", "pad": "x" * 50} for k in range(5000)
+    ]
+    path.write_text(json.dumps(records))
+    rows = _values(path)
+    assert len(rows) == 5000
+    assert rows[-1][0] == ("name", "person 4999")
+
+
+def test_malformed_json_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text('{"name": "jo", "card": ')
+    with pytest.raises(DumpError, match="does not parse"):
+        list(read_dump(path))
+
+
+def test_every_sheet_of_a_workbook_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "d.xlsx"
+    book = Workbook()
+    book.active.append(["jo", "4111 1111 1111 1111"])
+    book.create_sheet("more").append(["ann", "4012 8888 8888 1881"])
+    book.save(path)
+    rows = list(read_dump(path))
+    assert [r.where for r in rows] == ["sheet Sheet row 1", "sheet more row 1"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=3000), st.sampled_from(["d.csv", "d.txt", "d.json", "d.xlsx", "d"]))
+def test_any_bytes_read_cleanly_or_fail_with_one_clear_error(content: bytes, name: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(content)
+        try:
+            for record in read_dump(path):
+                assert all(isinstance(v, str) and v for _, v in record.cells)
+        except DumpError as exc:
+            assert "\n" not in str(exc)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.dictionaries(st.text(max_size=8), st.one_of(st.text(max_size=30), st.integers(),
+                                                               st.none())), max_size=20))  # fmt: skip
+def test_any_json_records_are_read(records: list[dict[str, object]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "d.json"
+        path.write_text(json.dumps(records))
+        try:
+            rows = list(read_dump(path))
+        except DumpError:
+            return  # an empty array or empty objects: nothing to read
+        assert len(rows) <= max(1, len(records))

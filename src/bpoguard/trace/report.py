@@ -35,7 +35,9 @@ LEAK_METHOD = (
 )
 
 
-def _suspect(trace: LeakTrace, rank: int, s: Suspect, chosen: bool) -> dict[str, Any]:
+def _suspect(
+    trace: LeakTrace, rank: int, s: Suspect, chosen: bool, numbers: dict[int, list[int]]
+) -> dict[str, Any]:
     by_customer = trace.evidence.get(s.person, {})
     customers = []
     for cid in s.records:
@@ -46,7 +48,7 @@ def _suspect(trace: LeakTrace, rank: int, s: Suspect, chosen: bool) -> dict[str,
                 "customer_id": cid,
                 "ref": ref,
                 "client_id": client,
-                "records": [r.number for r in trace.records if r.customer_id == cid][:20],
+                "records": numbers.get(cid, [])[:20],
                 "accesses": [
                     {"at": a.at.isoformat(), "action": a.action, "allowed": a.allowed,
                      "fields": list(a.fields), "ledger_index": a.ledger_index}
@@ -102,7 +104,13 @@ def leak_document(trace: LeakTrace) -> dict[str, Any]:
     """The leak report as one JSON-ready document."""
     a = trace.attribution
     chosen = {s.person for s in a.suspects}
-    ranking = [_suspect(trace, k, s, s.person in chosen) for k, s in enumerate(a.ranking, 1)]
+    numbers: dict[int, list[int]] = {}
+    for r in trace.records:
+        if r.customer_id is not None:
+            numbers.setdefault(r.customer_id, []).append(r.number)
+    ranking = [
+        _suspect(trace, k, s, s.person in chosen, numbers) for k, s in enumerate(a.ranking, 1)
+    ]
     explained_by: dict[int, str] = {}
     for s in a.suspects:
         for cid in s.records:
