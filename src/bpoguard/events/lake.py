@@ -7,9 +7,11 @@ files, so a staging folder is never read.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
@@ -28,7 +30,13 @@ def partition_of(day: dt.date) -> str:
 class LakeWriter:
     """Buffers events by day and writes them as Parquet; memory stays bounded."""
 
-    def __init__(self, lake_dir: Path, source: str, max_buffered: int = 250_000) -> None:
+    def __init__(
+        self,
+        lake_dir: Path,
+        source: str,
+        max_buffered: int = 250_000,
+        background: bool = False,
+    ) -> None:
         self.lake_dir = lake_dir
         self.source = source
         self.max_buffered = max_buffered
@@ -40,6 +48,11 @@ class LakeWriter:
         self._files = 0
         self.rows_written = 0
         self.published: list[Path] = []
+        # With ``background``, Parquet files are encoded on a second thread (Arrow
+        # releases the GIL) while the caller parses the next batch: a bulk import
+        # keeps both cores busy. Errors surface at the next flush or at commit.
+        self._pool = ThreadPoolExecutor(max_workers=1) if background else None
+        self._pending: list[Future[None]] = []
 
     def write(self, event: Event) -> None:
         """Add one event; flushes to disk when the buffer is full."""
@@ -68,6 +81,8 @@ class LakeWriter:
 
     def flush(self) -> None:
         """Write every buffered day to a staged Parquet file."""
+        # The previous flush's files finish first: memory holds two buffers at most.
+        self._drain()
         for day, columns in sorted(self._buffers.items()):
             self._write_file(day, pa.Table.from_pydict(columns, schema=SCHEMA))
         for day, tables in sorted(self._tables.items()):
@@ -83,6 +98,7 @@ class LakeWriter:
         the lake holds all of this run or none of it.
         """
         self.flush()
+        self._drain()
         if self._staging.exists():
             try:
                 for staged in sorted(self._staging.glob("day=*/*.parquet")):
@@ -94,6 +110,7 @@ class LakeWriter:
                 self.retract()
                 raise
             shutil.rmtree(self._staging)
+        self._close_pool()
         return self.rows_written
 
     def retract(self) -> None:
@@ -105,9 +122,14 @@ class LakeWriter:
 
     def abort(self) -> None:
         """Drop everything staged; the lake is left as it was."""
+        for pending in self._pending:
+            pending.cancel()
+        with contextlib.suppress(Exception):  # the run is dropped: its write errors are moot
+            self._drain()
         self._buffers.clear()
         self._tables.clear()
         self._buffered = 0
+        self._close_pool()
         shutil.rmtree(self._staging, ignore_errors=True)
 
     def __enter__(self) -> LakeWriter:
@@ -128,9 +150,22 @@ class LakeWriter:
         folder = self._staging / partition_of(day)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.source}-{self.run_id}-{self._files:05d}.parquet"
-        pq.write_table(table, path, compression="zstd")
         self._files += 1
         self.rows_written += table.num_rows
+        if self._pool is None:
+            pq.write_table(table, path, compression="zstd")
+            return
+        self._pending.append(self._pool.submit(pq.write_table, table, path, compression="zstd"))
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def _drain(self) -> None:
+        pending, self._pending = self._pending, []
+        for job in pending:
+            if not job.cancelled():
+                job.result()
 
 
 def dataset(lake_dir: Path) -> ds.Dataset:

@@ -150,7 +150,9 @@ def import_file(
     with ws.store.session() as session:
         if imports.find(session, sha, kind) is not None:
             return FileReport(name=name, kind=kind, status="already imported", sha256=sha)
-    writer = LakeWriter(ws.settings.lake_dir, source=kind.replace(".", "-"), max_buffered=500_000)
+    writer = LakeWriter(
+        ws.settings.lake_dir, source=kind.replace(".", "-"), max_buffered=500_000, background=True
+    )
     bad = BadLines(name, skip_bad, unit)
     try:
         rows, first, last = body(writer, bad)
