@@ -11,7 +11,7 @@ and recorded as agreeing or not: weak evidence that narrows a strong match.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -34,6 +34,16 @@ MATCHED = "matched"
 AMBIGUOUS = "ambiguous"
 PARTIAL_ONLY = "partial only"
 NOTHING = "nothing we hold"
+
+
+_STRENGTH = {
+    field: rank
+    for rank, field in enumerate(
+        (FieldType.CARD_NUMBER, FieldType.IBAN, FieldType.NINO, FieldType.PAN,
+         FieldType.PASSPORT_NUMBER, FieldType.DRIVING_LICENCE, FieldType.EMAIL,
+         FieldType.PHONE, FieldType.ACCOUNT_NUMBER)
+    )
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,9 @@ class Matcher:
         self._cache: dict[tuple[str, FieldType, str], tuple[int, ...]] = {}
         self._column_values: Counter[str] = Counter()
         self._column_hits: dict[str, set[FieldType]] = {}
+        self._client_hits: defaultdict[tuple[str | None, FieldType], Counter[str]] = defaultdict(
+            Counter
+        )
         self.stats = MatchStats()
 
     def match_all(self, records: Iterable[Cells]) -> Iterator[RecordMatch]:
@@ -103,8 +116,14 @@ class Matcher:
         self.stats.values += len(sighting.found)
         votes: Counter[tuple[str, int]] = Counter()
         fields_of: dict[tuple[str, int], set[str]] = {}
-        for found in sighting.found:
-            for client_id, customer_id in self._hits(found):
+        within: set[str] | None = None
+        # Rarest, most specific values first; once one matches, the record is a customer
+        # of that client, and its other values are looked up there alone.
+        for found in sorted(sighting.found, key=lambda f: _STRENGTH.get(f.field, 99)):
+            hits = self._hits(found, within)
+            if hits and within is None:
+                within = {client_id for client_id, _ in hits}
+            for client_id, customer_id in hits:
                 key = (client_id, customer_id)
                 if found.field.value not in fields_of.setdefault(key, set()):
                     fields_of[key].add(found.field.value)
@@ -148,7 +167,7 @@ class Matcher:
         base.fields = tuple(sorted(present | matched))
         return base
 
-    def _hits(self, found: Found) -> list[tuple[str, int]]:
+    def _hits(self, found: Found, within: set[str] | None = None) -> list[tuple[str, int]]:
         if found.field not in INDEXED:
             return []
         hits: list[tuple[str, int]] = []
@@ -158,8 +177,13 @@ class Matcher:
             self._column_values[column] += 1
             if self._column_values[column] > LEARN_AFTER:
                 learned = self._column_hits.get(column, set())
-        for client in self._clients:
-            if client.country not in found.countries:
+        # Clients whose customers this column has matched before are asked first, and
+        # the first client that knows the value ends the search: a value is one person's.
+        seen = self._client_hits[(column, found.field)]
+        for client in sorted(self._clients, key=lambda c: -seen[c.id]):
+            if hits:
+                break
+            if client.country not in found.countries or (within and client.id not in within):
                 continue
             if learned is not None and found.field not in learned:
                 continue
@@ -175,6 +199,8 @@ class Matcher:
                 if len(self._cache) < CACHE_LIMIT:
                     self._cache[key] = ids
             hits.extend((client.id, i) for i in ids)
+            if ids:
+                seen[client.id] += 1
             if ids and column is not None:
                 self._column_hits.setdefault(column, set()).add(found.field)
         return hits
