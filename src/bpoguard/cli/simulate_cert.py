@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from bpoguard.cli._common import Json, emit_json, out
+from bpoguard.cli._common import Json, emit_json, err, out
 from bpoguard.cli._progress import stages
 from bpoguard.cli.simulate import simulate_command
 from bpoguard.errors import InputError
@@ -68,7 +68,8 @@ def cert_command(
         raise InputError(f"--start {start!r} is not a date (YYYY-MM-DD)") from None
     config = CertConfig(users=users, days=days, seed=seed, insiders=insiders, start=first, fmt=fmt)
     config.check()
-    with stages(not json_out) as progress:
+    # Bars only at a terminal: a script reading stderr gets one line per error.
+    with stages(not json_out and err.is_terminal) as progress:
         summary = generate(out_dir, config, progress)
     if json_out:
         emit_json(asdict(summary))
