@@ -34,7 +34,7 @@ from bpoguard.events import lake
 from bpoguard.events.importers import import_cert
 from bpoguard.workspace import Workspace
 
-EVENTS_PER_USER_DAY = 72  # what certgen's staff produce on an average day (weekends included)
+EVENTS_PER_USER_DAY = 45  # what certgen's staff produce a calendar day, weekends and leavers included
 
 
 def _generate(out: Path, events: int, users: int, fmt: str) -> float:
