@@ -71,7 +71,9 @@ def test_every_access_shown_is_proved_from_the_signed_ledger(
     made = _make(capsys, world, dump, "one", 5, seed=2)
     d = _leak(capsys, world, dump)
     top = d["suspects"][0]
-    indexes = [a["ledger_index"] for c in top["customers"] for a in c["accesses"]]
+    accesses = [a for c in top["customers"] for a in c["accesses"]]
+    indexes = [a["ledger_index"] for a in accesses]
+    assert all(set(a) >= {"at", "action", "allowed", "fields", "interaction_id"} for a in accesses)
     assert {c["customer_id"] for c in top["customers"]} == set(made["customers"][top["person"]])
     assert indexes
     ledger = d["ledger"]

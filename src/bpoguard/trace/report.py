@@ -51,7 +51,8 @@ def _suspect(
                 "records": numbers.get(cid, [])[:20],
                 "accesses": [
                     {"at": a.at.isoformat(), "action": a.action, "allowed": a.allowed,
-                     "fields": list(a.fields), "ledger_index": a.ledger_index}
+                     "fields": list(a.fields), "ledger_index": a.ledger_index,
+                     "interaction_id": a.interaction_id, "site": a.site}
                     for a in accesses
                 ],
             }
@@ -199,7 +200,7 @@ is in the dump. Placed with: {{ h.shown_to or "nobody" }}. Opened by: {{ h.touch
 <h2>Evidence: {{ r.person }}</h2>
 <table><tr><th>customer</th><th>ref</th><th>dump records</th><th>accesses (time, action, decision, fields, ledger entry)</th></tr>
 {% for c in r.customers %}<tr><td>{{ c.customer_id }}</td><td>{{ c.ref }}</td><td>{{ c.records|join(", ") }}</td><td>
-{% for a in c.accesses %}{{ a.at }} {{ a.action }} {{ "allowed" if a.allowed else "denied" }} [{{ a.fields|join(", ") }}] #{{ a.ledger_index }}<br>{% endfor %}
+{% for a in c.accesses %}{{ a.at }} {{ a.action }} {{ "allowed" if a.allowed else "denied" }}{% if a.interaction_id is none %} <b>outside any call or ticket</b>{% endif %} [{{ a.fields|join(", ") }}] #{{ a.ledger_index }}<br>{% endfor %}
 </td></tr>{% endfor %}</table>{% endfor %}
 <h2>Ledger</h2>
 <p>{{ d.ledger.proofs|length }} inclusion proofs against the {{ "signed checkpoint" if d.ledger.signed else "current tree" }}
