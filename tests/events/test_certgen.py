@@ -7,7 +7,10 @@ import datetime as dt
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bpoguard.cli import main
 from bpoguard.errors import InputError
@@ -225,3 +228,12 @@ def test_cli_writes_the_dataset_and_refuses_a_full_folder(
 
     assert main(args) == 1
     assert "is not empty" in capsys.readouterr().err
+
+
+@given(st.integers(min_value=0, max_value=4_102_444_799))  # 1970 to the end of 2099
+def test_dates_are_written_as_cert_does(seconds: int) -> None:
+    from bpoguard.events.certgen import _format_dates
+
+    written = _format_dates(np.array([seconds], dtype=np.int64))[0].as_py()
+    expected = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%m/%d/%Y %H:%M:%S")
+    assert written == expected
