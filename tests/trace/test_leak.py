@@ -239,3 +239,20 @@ def test_garbage_columns_give_a_clean_no_match(
     d = _leak(capsys, world, dump)
     assert d["matching"]["records"] == 200
     assert d["matching"]["customers"] == 0
+
+
+def test_a_workspace_with_an_empty_vault_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bpoguard import workspace
+    from bpoguard.simulate.run import SimConfig, simulate
+
+    home = tmp_path / "ws"
+    workspace.init(home)
+    with Workspace.open(home) as ws:  # without the guard: no customer values in the vault
+        simulate(ws, SimConfig(agents=24, customers=1_000, days=1, scenarios="harvester"))
+    dump = tmp_path / "d.csv"
+    dump.write_text("card\n4111 1111 1111 1111\n")
+    code, out, _ = _run(capsys, "trace", "leak", str(dump), "--home", str(home))
+    assert code == 0
+    assert "The vault holds no customer values" in out and "--guard" in out

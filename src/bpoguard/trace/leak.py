@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from bpoguard.guard import canary
-from bpoguard.guard.vault import Vault
+from bpoguard.guard.vault import Vault, key_status
 from bpoguard.ledger import Ledger
 from bpoguard.store import models as m
 from bpoguard.trace.accesses import Access, access_index, accesses_of
@@ -61,6 +61,7 @@ class LeakTrace:
     evidence: dict[str, dict[int, list[Access]]]  # person -> customer -> accesses
     ledger: dict[str, Any] = field(default_factory=dict)
     distinct_customers: int = 0
+    vault_empty: bool = False  # no customer values to match against at all
 
 
 def trace_leak(
@@ -86,6 +87,8 @@ def trace_leak(
             "lookups": matcher.stats.lookups,
         }
         ids = sorted({r.customer_id for r in kept if r.customer_id is not None})
+        # Counting is only worth it when nothing matched: was there anything to match?
+        vault_empty = not ids and key_status(conn, vault.keys).values == 0
         refs = _refs(conn, ids)
         hits = _canary_hits(conn, ids, refs, window_end)
     lake = ws.settings.lake_dir
@@ -111,6 +114,7 @@ def trace_leak(
         staff=staff,
         evidence=evidence,
         distinct_customers=len(ids),
+        vault_empty=vault_empty,
     )
     trace.ledger = _proofs(ws, evidence)
     return trace

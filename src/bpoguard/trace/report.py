@@ -79,6 +79,11 @@ def _verdict(trace: LeakTrace) -> str:
     c = trace.counts
     if c["records"] == 0:
         return "The dump holds no records that could be read."
+    if trace.vault_empty:
+        return (
+            "The vault holds no customer values, so nothing could be matched: load the "
+            "client's customer file (bpoguard customers load) or simulate with --guard."
+        )
     if trace.distinct_customers == 0:
         return (
             f"None of the dump's {c['records']:,} records matches a customer we hold: "
