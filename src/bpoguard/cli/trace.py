@@ -66,6 +66,9 @@ def leak(
         bool,
         typer.Option("--allowed-only", help="Count only requests the guard allowed."),
     ] = False,
+    max_records: Annotated[
+        int, typer.Option("--max-records", help="Stop reading after this many records.")
+    ] = 1_000_000,
     html: Html = None,
     home: Home = DEFAULT_HOME,
     db: Db = None,
@@ -76,7 +79,11 @@ def leak(
     from bpoguard.trace.leak import LeakOptions, trace_leak
     from bpoguard.trace.report import leak_document, leak_html
 
-    options = LeakOptions(_date(first_seen, "--first-seen"), include_denied=not allowed_only)
+    if max_records < 1:
+        raise InputError("--max-records must be at least 1")
+    options = LeakOptions(
+        _date(first_seen, "--first-seen"), include_denied=not allowed_only, max_records=max_records
+    )
     dump_format(path)  # an unreadable file is one line, before any progress bar
     with open_workspace(home, db) as ws, stages(not json_out and sys.stderr.isatty()) as progress:
         trace = trace_leak(ws, Vault(provider(ws)), path, options, progress)

@@ -133,7 +133,7 @@ def _matched(records: Iterable[RecordMatch], progress: Progress | None) -> list[
         if record.status in (MATCHED, AMBIGUOUS):
             kept.append(record)
         if progress is not None and n % 500 == 0:
-            progress("records", n, 0)
+            progress("records", n, n)  # a stream: the count so far is all we know
     return kept
 
 
