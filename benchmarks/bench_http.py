@@ -175,7 +175,8 @@ def start_server(home: Path, at: dt.datetime, workers: int, port: int) -> subpro
                "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
                "--workers", str(workers), "--no-access-log", "--no-proxy-headers",
                "--log-level", "warning",
-               "--http", "bpoguard.web._protocol:NoDelayH11Protocol"]  # fmt: skip
+               "--http", "bpoguard.web._protocol:NoDelayH11Protocol",
+               "--timeout-worker-healthcheck", "60"]  # fmt: skip
     server = subprocess.Popen(command, env=env)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):

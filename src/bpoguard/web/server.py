@@ -80,5 +80,9 @@ def serve(
         "bpoguard.web.server:app_from_environment",
         factory=True,
         workers=workers,
+        # A worker opens the workspace and loads the directory before it answers
+        # uvicorn's start-up ping; on a busy machine that took over the default 5 s,
+        # and uvicorn killed and restarted workers in a loop.
+        timeout_worker_healthcheck=60,
         **common,  # type: ignore[arg-type]
     )
