@@ -288,3 +288,11 @@ def test_lake_dataset_ignores_the_people_dimension(ws: Workspace, r42: Path) -> 
     table = lake.dataset(ws.settings.lake_dir).to_table()
     assert table.num_rows == lines(r42 / "logon.csv")
     assert pc.all(pc.equal(table.column("source"), "cert")).as_py()
+
+
+def test_no_raw_leaves_raw_empty_and_keeps_everything_else(ws: Workspace, r42: Path) -> None:
+    import_cert(ws, r42 / "device.csv", keep_raw=False)
+
+    rows = events(ws)
+    assert len(rows) == lines(r42 / "device.csv")
+    assert all(r["raw"] is None and r["device_id"] and r["actor"] for r in rows)

@@ -47,11 +47,17 @@ def cert_command(
     home: Home = DEFAULT_HOME,
     db: Db = None,
     skip_bad: SkipBad = False,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw/--no-raw", help="Keep each source line in raw (--no-raw: half the lake, faster)."
+        ),
+    ] = True,
     json_out: Json = False,
 ) -> None:
     """Import CERT Insider Threat Test Dataset files (r4.2, r6.2). [admin, analyst]"""
     with open_workspace(home, db) as ws, stages(_bars(json_out)) as progress:
-        report = import_cert(ws, folder, skip_bad=skip_bad, progress=progress)
+        report = import_cert(ws, folder, skip_bad=skip_bad, progress=progress, keep_raw=raw)
     show(report, json_out)
 
 
