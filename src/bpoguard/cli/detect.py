@@ -13,7 +13,9 @@ from rich.table import Table
 from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, open_workspace, out
 from bpoguard.cli._progress import stages
 from bpoguard.detect import alerts, evaluate, pipeline
+from bpoguard.detect.engine import check_engine
 from bpoguard.detect.people import directory_for
+from bpoguard.detect.rules import load as load_rules
 from bpoguard.errors import InputError
 
 
@@ -51,6 +53,9 @@ def detect_command(
     first, last = _date("--since", since), _date("--until", until)
     if first and last and first > last:
         raise InputError("--since is after --until")
+    check_engine(engine, spark_master)  # before the progress bars: a bad option is one line
+    if rules is not None:
+        load_rules(rules)
     with open_workspace(home, db) as ws, stages(not json_out) as progress:
         summary = pipeline.run(ws, engine, spark_master, first, last, rules, progress)
     if json_out:

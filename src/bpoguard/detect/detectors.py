@@ -21,6 +21,7 @@ from bpoguard.detect.people import Directory
 
 HISTORY_DAYS = 28  # own baseline: the median over up to this many earlier active days
 MIN_PEERS = 5
+MIN_HISTORY = 3  # earlier active days before a person's own median counts
 
 CANARY = Detector(
     "canary-touched",
@@ -121,9 +122,17 @@ class Frame:
         data = table.sort_values(["person", "day"]).reset_index(drop=True)
         people = directory.by_id()
         data["peer_group"] = [_peer_group(people.get(p)) for p in data["person"]]
+        levels = {
+            level: [_peer_at(people.get(p), level) for p in data["person"]]
+            for level in ("team", "site", "role")
+        }
         for name in BASELINE_FEATURES:
             data[f"{name}_own"] = _own_median(data, name)
-            data[f"{name}_peers"] = _peer_p95(data, name)
+            # The narrowest peer group with enough people active that day: team, site, role.
+            peers = pd.Series(np.nan, index=data.index)
+            for groups in levels.values():
+                peers = peers.fillna(_peer_p95(data.assign(peer_group=groups), name))
+            data[f"{name}_peers"] = peers
         data["history"] = data.groupby("person").cumcount()
         accounts = frozenset(a for a, _ in directory.holders)
         return cls(data, directory, accounts)
@@ -136,12 +145,17 @@ def _peer_group(person: object) -> str:
     return f"team:{team}" if team else f"site:{site}" if site else f"role:{role or '-'}"
 
 
+def _peer_at(person: object, level: str) -> str:
+    value = getattr(person, level, None)
+    return f"{level}:{value}" if value else f"{level}:-"
+
+
 def _own_median(data: pd.DataFrame, name: str) -> pd.Series:
-    """Median of the feature over the person's earlier days (NaN with no history)."""
+    """Median of the feature over the person's earlier days (NaN with under MIN_HISTORY)."""
     shifted = data.groupby("person")[name].shift(1)
     return (
         shifted.groupby(data["person"])
-        .rolling(HISTORY_DAYS, min_periods=1)
+        .rolling(HISTORY_DAYS, min_periods=MIN_HISTORY)
         .median()
         .reset_index(level=0, drop=True)
     )
@@ -203,6 +217,11 @@ def _day(value: object) -> dt.date:
     return dt.date(int(stamp.year), int(stamp.month), int(stamp.day))
 
 
+def _volume(n: float) -> float:
+    """How much a count weighs: 1 for one, 2 for ten, 3 for a hundred, at most 4."""
+    return float(min(4.0, 1.0 + np.log10(max(1.0, n))))
+
+
 def _simple(detector: Detector, column: str, words: str) -> Callable[[Frame], list[Finding]]:
     def check(frame: Frame) -> list[Finding]:
         rows = frame.data[frame.data[column] > 0]
@@ -212,6 +231,7 @@ def _simple(detector: Detector, column: str, words: str) -> Callable[[Frame], li
                 r.person,
                 _day(r.day),
                 f"{int(getattr(r, column))} {words} on {_date(r.day)}",
+                _volume(getattr(r, column)),
             )
             for r in rows.itertuples()
         ]
@@ -260,6 +280,7 @@ def _off_premises(frame: Frame) -> list[Finding]:
             r.person,
             _day(r.day),
             f"{int(r.off_premises)} actions from outside the premises on {_date(r.day)}",
+            _volume(r.off_premises),
         )
         for r in rows.itertuples()
     ]

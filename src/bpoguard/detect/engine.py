@@ -154,11 +154,18 @@ def _spark_schema(schema: pa.Schema) -> str:
     return ", ".join(f"`{f.name}` {kinds[f.type]}" for f in schema)
 
 
+def check_engine(name: str, spark_master: str | None = None) -> None:
+    """Raise EngineError unless ``name`` (and the master URL, if any) can be used."""
+    if name not in ENGINES:
+        raise EngineError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
+    if spark_master and name != "spark":
+        raise EngineError("--spark-master is for --engine spark")
+
+
 def open_engine(name: str, spark_master: str | None = None) -> Engine:
     """The engine called ``name`` (duckdb or spark)."""
+    check_engine(name, spark_master)
     if name == "duckdb":
-        if spark_master:
-            raise EngineError("--spark-master is for --engine spark")
         return DuckDBEngine()
     if name == "spark":
         return SparkEngine(spark_master)

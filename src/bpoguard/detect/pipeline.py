@@ -25,7 +25,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from bpoguard.detect import alerts, anomaly, detectors, risk
 from bpoguard.detect._tables import detect_risk, detect_state
-from bpoguard.detect.engine import DuckDBEngine, Engine, open_engine
+from bpoguard.detect.engine import DuckDBEngine, Engine, check_engine, open_engine
 from bpoguard.detect.features import FEATURE_SCHEMA, FeatureSpec, collect
 from bpoguard.detect.findings import Finding
 from bpoguard.detect.lakefiles import fingerprint, lake_files, touched_days
@@ -81,6 +81,7 @@ def run(
     ``directory`` replaces the store's people and premises (for data from elsewhere).
     """
     report = progress or (lambda stage, done, total: None)
+    check_engine(engine, spark_master)
     ruleset = _rules(ws, rules_path)
     lake = ws.settings.lake_dir
     files = lake_files(lake)
