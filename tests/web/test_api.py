@@ -385,3 +385,42 @@ def test_search_by_the_callers_phone_finds_them_masked_and_never_logs_the_value(
     assert off.status_code == 403 and OUTSIDE in off.text and phone not in off.text
     assert dob.status_code == 422 and dob.json()["ledger_index"] is not None
     assert phone not in "\n".join(r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "message"),
+    [
+        ({"contract_id": "no-such-contract"}, 404, "unknown contract"),
+        ({"staff_id": "NOBODY-1"}, 404, "unknown staff member"),
+        ({"customer_id": 987_654_321}, 404, "unknown customer 987654321"),
+        ({"purpose": "sightseeing"}, 422, "has no purpose 'sightseeing'"),
+        ({"channel": "carrier-pigeon"}, 422, "channel"),
+    ],
+)
+def test_the_crm_gets_clear_errors_for_bad_interactions(
+    web: Web, change: dict[str, Any], status: int, message: str
+) -> None:
+    desk = web.free[0]
+    body = {"id": 98_000_000 + len(message), "contract_id": desk.contract, "staff_id": desk.staff,
+            "customer_id": desk.customers[0], "purpose": desk.purpose, **change}  # fmt: skip
+    crm = {"Authorization": f"Bearer {web.system_token}"}
+    response = web.api.post("/api/v1/interactions", headers=crm, json=body)
+    assert response.status_code == status, response.text
+    assert message in response.json()["message"]
+
+
+def test_an_interaction_id_is_used_once(web: Web) -> None:
+    desk = web.desk()
+    call = web.open_call(desk)
+    crm = {"Authorization": f"Bearer {web.system_token}"}
+    body = {"id": call, "contract_id": desk.contract, "staff_id": desk.staff,
+            "customer_id": desk.customers[0], "purpose": desk.purpose}  # fmt: skip
+    again = web.api.post("/api/v1/interactions", headers=crm, json=body)
+    assert again.status_code == 409 and f"interaction {call} already exists" in again.text
+
+
+def test_no_page_of_the_server_loads_anything_from_elsewhere(web: Web) -> None:
+    assert web.api.get("/docs").status_code == 404  # Swagger UI would fetch from a CDN
+    page = web.api.get("/desktop")
+    assert page.status_code == 200 and "http" not in page.text.replace("http-equiv", "")
+    assert "default-src 'self'" in page.headers["content-security-policy"]

@@ -30,7 +30,7 @@ def serve_command(
         bool, typer.Option("--access-log/--no-access-log", help="Log every request line.")
     ] = True,
 ) -> None:
-    """Serve the REST API (/api/v1, OpenAPI at /docs) and the agent desktop. [admin]"""
+    """Serve the REST API (/api/v1, OpenAPI at /openapi.json) and the agent desktop. [admin]"""
     if not 0 < port < 65536:
         raise InputError(f"port {port} is not between 1 and 65535")
     if not 1 <= workers <= 64:

@@ -91,6 +91,10 @@ def create_app(settings: WebSettings) -> FastAPI:
             "device's credential in `X-Device-Credential` (bpoguard device enrol)."
         ),
         lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN: nothing is fetched at run
+        # time, so only the document itself is served (/openapi.json).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.include_router(_api(runtime), prefix=API)
