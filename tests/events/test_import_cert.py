@@ -296,3 +296,26 @@ def test_no_raw_leaves_raw_empty_and_keeps_everything_else(ws: Workspace, r42: P
     rows = events(ws)
     assert len(rows) == lines(r42 / "device.csv")
     assert all(r["raw"] is None and r["device_id"] and r["actor"] for r in rows)
+
+
+def test_skipped_lines_are_numbered_exactly_around_lines_that_do_not_parse(
+    ws: Workspace, r42: Path, tmp_path: Path
+) -> None:
+    logon = copy_with(
+        r42 / "logon.csv",
+        tmp_path / "bad" / "logon.csv",
+        {
+            3: "{AAAA-BBBBBBBB-CCCCCCCC},01/04/2010 08:00:00,AAA0001",
+            4: "{AAAA-BBBBBBBB-DDDDDDDD},01/04/2010 08:00:00,AAA0001,PC-0001,Logon,x,y",
+            7: "{AAAA-BBBBBBBB-EEEEEEEE},01/04/2010 8 o'clock,AAA0001,PC-0001,Logon",
+        },
+    )
+
+    report = import_cert(ws, logon, skip_bad=True)
+
+    assert report.files[0].bad_lines == [
+        "logon.csv line 3: has 3 fields, expected 5",
+        "logon.csv line 4: has 7 fields, expected 5",
+        "logon.csv line 7: date is not MM/DD/YYYY HH:MM:SS",
+    ]
+    assert report.files[0].skipped == 3

@@ -82,28 +82,57 @@ class ImportReport:
 
 
 class BadLines:
-    """Bad lines of one file: the first rejects it, or (skip_bad) each is counted."""
+    """Bad lines of one file: the first rejects it, or (skip_bad) each is counted.
+
+    Arrow's reader numbers the rows it parsed, not the file's lines: a bad row
+    is noted by its index among the parsed rows and turned into its line
+    number once the lines that did not parse at all (wrong number of fields)
+    are known; those are found by their text, scanning the file forward.
+    """
 
     def __init__(self, name: str, skip_bad: bool, unit: str = "line") -> None:
         self.name = name
         self.skip_bad = skip_bad
         self.unit = unit  # "line", or "record" in a JSON array
         self.count = 0
-        self.examples: list[str] = []
+        self._lines: list[tuple[int, str]] = []  # (line, reason)
+        self._rows: list[tuple[int, str]] = []  # (index among parsed rows, reason)
+        self._unparsed: list[int] = []  # lines that did not parse, in file order
+        self._finder: _LineFinder | None = None
+
+    @property
+    def examples(self) -> list[str]:
+        """The first bad lines, as messages, in file order."""
+        found = self._lines + [(self._line_of(i), r) for i, r in self._rows]
+        return [self._message(n, r) for n, r in sorted(found)[:KEEP_LINES]]
 
     def add(self, line: int, reason: str) -> None:
-        """Note a bad line; raise BadLine unless bad lines are skipped."""
-        message = f"{self.name} {self.unit} {line}: {reason}"
+        """Note a bad line by number; raise BadLine unless bad lines are skipped."""
         if not self.skip_bad:
-            raise BadLine(message)
+            raise BadLine(self._message(line, reason))
         self.count += 1
-        if len(self.examples) < KEEP_LINES:
-            self.examples.append(message)
+        if len(self._lines) < KEEP_LINES:
+            self._lines.append((line, reason))
 
-    def check(self, first_line: int, problems: list[tuple[pa.Array, str]]) -> pa.Array | None:
+    def unparsed(self, path: Path, texts: list[str], fields: int) -> None:
+        """Lines Arrow could not split into ``fields`` fields (given by their text)."""
+        if self._finder is None:
+            self._finder = _LineFinder(path)
+        for text in texts:
+            line = self._finder.find(text)
+            self._unparsed.append(line)
+            self.add(line, f"has {text.count(',') + 1} fields, expected {fields}")
+
+    def close(self) -> None:
+        """Release the file the line finder holds open."""
+        if self._finder is not None:
+            self._finder.close()
+
+    def check(self, first_row: int, problems: list[tuple[pa.Array, str]]) -> pa.Array | None:
         """Apply (bad-row mask, reason) checks to a batch; return the rows to keep, or None.
 
-        A row failing several checks is reported once, with the first reason.
+        ``first_row`` is the batch's first row's index among the parsed rows. A
+        row failing several checks is reported once, with the first reason.
         """
         flags = [
             np.asarray(pc.fill_null(mask, True).to_numpy(zero_copy_only=False), dtype=bool)
@@ -113,11 +142,43 @@ class BadLines:
             return None
         bad = np.logical_or.reduce(flags)
         rows = np.flatnonzero(bad)
-        for index in rows[: KEEP_LINES + 1]:
+        for index in rows[:KEEP_LINES]:
             reason = next(r for f, (_, r) in zip(flags, problems, strict=True) if f[index])
-            self.add(first_line + int(index), reason)
-        self.count += len(rows) - min(len(rows), KEEP_LINES + 1)
+            if not self.skip_bad:
+                raise BadLine(self._message(self._line_of(first_row + int(index)), reason))
+            if len(self._rows) < KEEP_LINES:
+                self._rows.append((first_row + int(index), reason))
+        self.count += len(rows)
         return pa.array(~bad)
+
+    def _line_of(self, row: int) -> int:
+        line = 2 + row  # line 1 is the header
+        for skipped in self._unparsed:
+            if skipped > line:
+                break
+            line += 1
+        return line
+
+    def _message(self, line: int, reason: str) -> str:
+        return f"{self.name} {self.unit} {line}: {reason}"
+
+
+class _LineFinder:
+    """Finds lines by their text, moving forward through the file only."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = path.open("r", encoding="utf-8", errors="replace", newline="")
+        self._number = 0
+
+    def find(self, text: str) -> int:
+        for line in self._handle:
+            self._number += 1
+            if line.rstrip("\r\n") == text.rstrip("\r\n"):
+                return self._number
+        raise InputError("a line that did not parse could not be found again in the file")
+
+    def close(self) -> None:
+        self._handle.close()
 
 
 def sha256_of(path: Path, progress: Progress) -> str:
@@ -234,15 +295,15 @@ def read_header(path: Path) -> list[str]:
 def csv_batches(
     path: Path, names: list[str], bad: BadLines, progress: Progress
 ) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """Stream a headed CSV file as string batches with the line number of each batch's first row.
+    """Stream a headed CSV file as string batches, each with its first row's index.
 
-    A line with the wrong number of fields is a bad line; its number is found
-    by a scan of the file (only then: Arrow does not know it).
+    Lines with the wrong number of fields are skipped by Arrow and handed to
+    ``bad`` (which rejects the file unless bad lines are skipped).
     """
-    malformed: list[str] = []
+    unparsed: list[str] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        malformed.append(row.text or "")
+        unparsed.append(row.text or "")
         return "skip"
 
     size = path.stat().st_size
@@ -255,40 +316,30 @@ def csv_batches(
             column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
         ),
     )
-    line = 2
+    row = 0
     seen = 0
     try:
         for batch in reader:
-            if len(malformed) > seen:
-                _report_malformed(path, names, malformed[seen:], bad)
-                line += len(malformed) - seen
-                seen = len(malformed)
-            yield line, batch
-            line += batch.num_rows
-        if len(malformed) > seen:
-            _report_malformed(path, names, malformed[seen:], bad)
+            # Unparsed lines are noted before the batch's rows are checked, so the
+            # lines before a bad row are known when its number is worked out.
+            if len(unparsed) > seen:
+                bad.unparsed(path, unparsed[seen:], len(names))
+                seen = len(unparsed)
+            yield row, batch
+            row += batch.num_rows
+        if len(unparsed) > seen:
+            bad.unparsed(path, unparsed[seen:], len(names))
     except pa.ArrowInvalid as exc:
         # Arrow's message quotes the offending text; say only where and what.
         raise InputError(f"{path.name}: not readable as CSV ({_first_words(str(exc))})") from None
     finally:
         source.close()
+        bad.close()
     progress(path.name, size, size)
 
 
 def _first_words(message: str) -> str:
     return message.split(":")[0][:80]
-
-
-def _report_malformed(path: Path, names: list[str], texts: list[str], bad: BadLines) -> None:
-    wanted = set(texts)
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
-        for number, text in enumerate(handle, start=1):
-            if text.rstrip("\r\n") in wanted:
-                fields = text.count(",") + 1
-                bad.add(number, f"has {fields} fields, expected {len(names)}")
-                wanted.discard(text.rstrip("\r\n"))
-                if not wanted:
-                    return
 
 
 def empty_lists(n: int) -> pa.Array:

@@ -17,6 +17,7 @@ carry no zone; they are read as UTC.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import re
 from collections.abc import Iterator
@@ -212,7 +213,7 @@ def _events(
     tick: Progress,
     keep_raw: bool,
 ) -> Iterator[pa.Table]:
-    for first_line, batch in csv_batches(path, names, bad, tick):
+    for first_row, batch in csv_batches(path, names, bad, tick):
         table = pa.Table.from_batches([batch])
         time = _times(table.column("date"))
         actions = _actions(table, kind, release)
@@ -232,7 +233,7 @@ def _events(
             for column in ("to_removable_media", "from_removable_media"):
                 flag = pc.is_in(table.column(column), value_set=pa.array(["True", "False"]))
                 problems.append((pc.invert(flag), f"{column} is not True or False"))
-        keep = bad.check(first_line, problems)
+        keep = bad.check(first_row, problems)
         if keep is not None:
             table, time = table.filter(keep), time.filter(keep)
             actions = actions.filter(keep) if actions is not None else None
@@ -332,7 +333,7 @@ def _blank_to_null(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def _read_small_csv(
-    path: Path, expected: dict[str, tuple[str, ...]], what: str, bad: BadLines, tick: Progress
+    path: Path, expected: dict[str, tuple[str, ...]], what: str, bad: BadLines
 ) -> tuple[str, list[tuple[int, dict[str, str]]]]:
     """A small CSV file (an LDAP snapshot, the psychometric file) as numbered rows."""
     header = tuple(read_header(path))
@@ -341,9 +342,16 @@ def _read_small_csv(
         wanted = " or ".join(",".join(n) for n in expected.values())
         raise InputError(f"{path.name}: header is not CERT {what} (expected {wanted})")
     rows: list[tuple[int, dict[str, str]]] = []
-    for first_line, batch in csv_batches(path, list(header), bad, tick):
-        for offset, row in enumerate(batch.to_pylist()):
-            rows.append((first_line + offset, row))
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        start = reader.line_num + 1
+        for fields in reader:
+            if len(fields) != len(header):
+                bad.add(start, f"has {len(fields)} fields, expected {len(header)}")
+            else:
+                rows.append((start, dict(zip(header, fields, strict=True))))
+            start = reader.line_num + 1
     return release, rows
 
 
@@ -359,7 +367,7 @@ def _import_ldap(ws: Workspace, path: Path, skip_bad: bool, tick: Progress) -> F
     def body(
         writer: LakeWriter, bad: BadLines
     ) -> tuple[int, dt.datetime | None, dt.datetime | None]:
-        _, rows = _read_small_csv(path, LDAP_HEADERS, "LDAP snapshot", bad, tick)
+        _, rows = _read_small_csv(path, LDAP_HEADERS, "LDAP snapshot", bad)
         by_name = {r["employee_name"]: r["user_id"] for _, r in rows}
         now = dt.datetime.now(dt.UTC)
         records = []
@@ -423,7 +431,7 @@ def _import_psychometric(ws: Workspace, path: Path, skip_bad: bool, tick: Progre
     def body(
         writer: LakeWriter, bad: BadLines
     ) -> tuple[int, dt.datetime | None, dt.datetime | None]:
-        _, rows = _read_small_csv(path, {"any": PSYCHOMETRIC_HEADER}, "psychometric", bad, tick)
+        _, rows = _read_small_csv(path, {"any": PSYCHOMETRIC_HEADER}, "psychometric", bad)
         now = dt.datetime.now(dt.UTC)
         records = []
         for line, r in rows:
