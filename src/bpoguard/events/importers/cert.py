@@ -247,7 +247,8 @@ def _activity_reason(kind: str) -> str:
 
 def _times(dates: pa.ChunkedArray) -> pa.Array:
     parsed = pc.strptime(dates, format=DATE_FORMAT, unit="us", error_is_null=True)
-    return pc.assume_timezone(parsed, "UTC")
+    # A naive timestamp cast to UTC keeps its value: the same as assume_timezone, far cheaper.
+    return parsed.cast(pa.timestamp("us", tz="UTC"))
 
 
 def _actions(table: pa.Table, kind: str, release: str) -> pa.Array | None:
