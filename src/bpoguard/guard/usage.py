@@ -27,6 +27,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bpoguard.store._base import Base
 
@@ -144,7 +146,12 @@ _SEEN_IN = {
     )
     for scope in (SHIFT, HOUR)
 }
-_ADD_TOUCH = insert(touched)  # executed with one dict of column values
+# A person's two concurrent requests may both read a customer as not yet counted;
+# the second insert then finds the row there, which is no error: the count is right.
+_ADD_TOUCH = {
+    "sqlite": sqlite_insert(touched).on_conflict_do_nothing(),
+    "postgresql": postgresql_insert(touched).on_conflict_do_nothing(),
+}
 _COUNTER = and_(
     counters.c.staff_id == bindparam("b_staff"),
     counters.c.scope == bindparam("b_scope"),
@@ -188,7 +195,7 @@ def record(
         if new:
             row = {"staff_id": staff_id, "scope": scope, "period": period,
                    "customer_id": customer_id}  # fmt: skip
-            conn.execute(_ADD_TOUCH, row)
+            conn.execute(_ADD_TOUCH[conn.dialect.name], row)
     if reveals:
         key = {"b_staff": staff_id, "b_scope": REVEALS, "b_period": shift_start}
         if not conn.execute(_BUMP, {**key, "b_by": reveals}).rowcount:
