@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_policy.py [--quick] [--cpu N]
 
 Measures :meth:`PolicySet.decide` on the default policy set (pre-parsed Cedar
-policy set, cached entity slices), :meth:`PolicySet.decide_many` in batches,
+policy set, cached entity slices, Cedar's answers remembered on their exact
+inputs), the same with nothing remembered, :meth:`PolicySet.decide_many` in batches,
 and, for comparison, cedarpy called with the policy *text* on every request,
 which makes Cedar parse the policies each time. Requests rotate over many
 staff and customers, so the entity-slice cache both hits (an agent asking
@@ -134,6 +135,12 @@ def main() -> None:
         f"cedarpy {importlib.metadata.version('cedarpy')}, default set, {len(policies.policies)} policies, {n:,} requests, one core"
     )
     report("decide() (parsed set, cached entities)", latencies(policies.decide, requests))
+
+    def cold(facts: Facts) -> object:
+        policies._memo.clear()  # every request evaluated by Cedar, none remembered
+        return policies.decide(facts)
+
+    report("decide(), no answer remembered", latencies(cold, requests))
     report("  of which: encode the request", latencies(cedar_request, requests))
     report("  of which: entity slice (cache)", latencies(cedar_entities, requests))
 
