@@ -15,6 +15,7 @@ from bpoguard.workspace import Workspace
 from ._lake import DAY0, DIRECTORY, at, ev, story, write_lake
 
 TODAY = DAY0 + dt.timedelta(days=5)
+pytestmark = pytest.mark.slow  # each test runs detection whole: a few seconds apiece
 
 
 @pytest.fixture

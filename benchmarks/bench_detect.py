@@ -1,0 +1,263 @@
+"""Benchmark detection: features + scoring over CERT-format events, DuckDB vs Spark vs pandas.
+
+For each scale it writes a CERT-format dataset (`bpoguard simulate cert`),
+imports it (`bpoguard import cert`), then times, each in a fresh child process
+so that peak RSS is that engine's own:
+
+- duckdb: the Ibis feature expressions on DuckDB, then the detectors and risk;
+- spark:  the same expressions on Spark in local mode (local[*]);
+- pandas: a straightforward pandas implementation of the same daily features
+  (whole lake read into one DataFrame, groupby per feature), checked equal
+  to the Ibis table, then the same scoring.
+
+Usage:
+    .venv/bin/python benchmarks/bench_detect.py [--users 200 600] [--days 120]
+        [--engines duckdb spark pandas] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent / "bpoguard"
+ENGINES = ("duckdb", "spark", "pandas")
+
+
+def prepare(root: Path, users: int, days: int) -> tuple[Path, int, float]:
+    """A workspace holding an imported CERT-format dataset; returns (home, events, seconds)."""
+    data, home = root / f"cert-{users}", root / f"ws-{users}"
+    start = time.perf_counter()
+    subprocess.run([BIN, "simulate", "cert", "--out", data, "--users", str(users),
+                    "--days", str(days), "--insiders", "6", "--json"], check=True, capture_output=True)  # fmt: skip
+    subprocess.run([BIN, "init", "--home", home], check=True, capture_output=True)
+    subprocess.run([BIN, "import", "cert", data, "--home", home, "--json"], check=True, capture_output=True)  # fmt: skip
+    seconds = time.perf_counter() - start
+    from bpoguard.events.lake import count
+
+    return home, count(home / "lake"), seconds
+
+
+def child(engine: str, home: Path) -> dict[str, Any]:
+    """In the child: time features and scoring on one engine; report peak RSS."""
+    import pandas as pd
+
+    from bpoguard.detect import features, pipeline
+    from bpoguard.detect.engine import open_engine
+    from bpoguard.detect.lakefiles import lake_files
+    from bpoguard.detect.people import directory_for
+    from bpoguard.detect.rules import RuleSet
+    from bpoguard.workspace import Workspace
+
+    ws = Workspace.open(home)
+    with ws.store.engine.connect() as conn:
+        directory = directory_for(conn, ws.settings.lake_dir)
+    files = lake_files(ws.settings.lake_dir)
+    spec = features.FeatureSpec(directory=directory)
+    start = time.perf_counter()
+    if engine == "pandas":
+        table = pandas_features(files, spec)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            eng = open_engine(engine)
+            table = features.collect(eng, eng.read_parquet(files), spec)
+            eng.close()
+    featured = time.perf_counter()
+    found, _, _persons = pipeline._detect(
+        table, directory, RuleSet(), table.column("day")[-1].as_py()
+    )
+    scored = time.perf_counter()
+    frame = table.to_pandas().sort_values(["person", "day"]).reset_index(drop=True)
+    return {
+        "features_s": featured - start,
+        "scoring_s": scored - featured,
+        "total_s": scored - start,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "person_days": table.num_rows,
+        "findings": len(found),
+        "digest": pd.util.hash_pandas_object(frame, index=False).sum().item(),
+    }
+
+
+def pandas_features(files: list[Path], spec: Any) -> Any:
+    """The daily features with pandas, as someone would write them without Ibis."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bpoguard.detect import domains as dom
+    from bpoguard.detect.features import _ACTIVITY_PREFIXES, FEATURE_SCHEMA, SHIFT_GRACE
+
+    cols = ["time", "action", "actor", "customer_id", "src_ip", "device_id", "outcome",
+            "interaction_id", "dest", "attachments", "removable", "canary"]  # fmt: skip
+    e = pd.concat([pq.read_table(f, columns=cols).to_pandas() for f in files], ignore_index=True)
+    e = e[e["actor"].notna()].copy()
+    e["person"] = e["actor"]
+    e["day"] = e["time"].dt.date
+    e["eday"] = e["time"].astype("int64") // 86_400_000_000
+    minute = e["time"].dt.hour * 60 + e["time"].dt.minute
+    people = {p.person: p for p in spec.directory.people}
+    start = e["person"].map(lambda p: people[p].shift_start if p in people else 420)
+    length = e["person"].map(lambda p: people[p].shift_minutes if p in people else 720)
+    offset = (minute - start + 1440) % 1440
+    action = e["action"]
+    activity = action.str.startswith(_ACTIVITY_PREFIXES)
+    nets = dict(
+        zip(
+            *[spec.directory.network_table().column(c).to_pylist() for c in ("net24", "premises")],
+            strict=True,
+        )
+    )
+    e["net24"] = e["src_ip"].str.extract(r"^(\d+\.\d+\.\d+)\.\d+$")[0]
+    premises = e["net24"].map(nets)
+    e["netlabel"] = premises.astype(object).fillna(e["net24"])
+    dest = e["dest"].str.lower()
+    d = spec.domains
+
+    def has(names: tuple[str, ...]) -> Any:
+        return dest.str.contains(dom.pattern(names).replace("(", "(?:", 1), regex=True, na=False)
+
+    rec = action.str.startswith("record.")
+    noi = e["interaction_id"].isna()
+    web = action.str.startswith("web.")
+    send = action == "email.send"
+    signin = action.isin(["mailbox.signin", "auth.signin", "auth.logon"])
+    flags = pd.DataFrame({
+        "person": e["person"], "day": e["day"],
+        "reveals_no_interaction": (action == "record.reveal") & noi,
+        "records_no_interaction": action.isin(["record.view", "record.reveal", "record.verify"]) & noi,
+        "searches": action == "record.search",
+        "denials": e["outcome"] == "denied",
+        "canary_hits": e["canary"].fillna(False).astype(bool),
+        "off_shift": activity & (offset >= length + SHIFT_GRACE) & (offset < 1440 - SHIFT_GRACE),
+        "off_premises": (activity & e["net24"].notna() & premises.isna()) if nets else False,
+        "signins_ok": signin & (e["outcome"] == "success"),
+        "signins_failed": signin & (e["outcome"] == "failure"),
+        "password_changes": action.isin(["account.password_change", "account.password_reset"]),
+        "device_connects": (action == "device.connect") & e["removable"].fillna(False).astype(bool),
+        "removable_files": action.str.startswith("file.") & e["removable"].fillna(False).astype(bool),
+        "emails_sent": send,
+        "emails_out": send & (e["attachments"].fillna(0) > 0) & has(d.personal + d.competitors),
+        "emails_competitor": send & has(d.competitors),
+        "leak_site_visits": web & has(d.file_sharing),
+        "job_search": web & has(d.job_search),
+        "hacking_sites": web & has(d.hacking),
+    })  # fmt: skip
+    keys = ["person", "day"]
+    out = flags.groupby(keys).sum()
+    out["events"] = e.groupby(keys).size()
+
+    def distinct(mask: Any, column: str) -> Any:
+        return e[mask].groupby(keys)[column].nunique()
+
+    out["customers_viewed"] = distinct(rec, "customer_id")
+    out["customers_revealed"] = distinct(action == "record.reveal", "customer_id")
+    out["customers_exported"] = distinct(action == "record.export", "customer_id")
+    recipients = np.where(send & e["dest"].notna(), e["dest"].fillna("").str.count(",") + 1, 0)
+    out["max_recipients"] = (
+        pd.Series(recipients, index=e.index).groupby([e["person"], e["day"]]).max()
+    )
+    pfirst = e.groupby("person")["eday"].transform("min")
+    for column, name in (("device_id", "new_devices"), ("netlabel", "new_networks")):
+        used = e[e[column].notna()]
+        first = used.groupby(["person", column])["eday"].transform("min")
+        fresh = used[(first == used["eday"]) & (used["eday"] > pfirst[used.index])]
+        out[name] = fresh.groupby(keys)[column].nunique()
+    ok = e[signin & (e["outcome"] == "success") & e["netlabel"].notna()]
+    hourly = ok.groupby([ok["person"], ok["day"], ok["time"].dt.hour])["netlabel"].nunique()
+    out["concurrent_networks"] = hourly.groupby(level=[0, 1]).max()
+    logons = e[(action == "auth.logon") & e["device_id"].notna()]
+    counts = logons.groupby(["device_id", "person"]).size().reset_index(name="n")
+    owner = (
+        counts.sort_values(["device_id", "n", "person"], ascending=[True, False, True])
+        .drop_duplicates("device_id")
+        .set_index("device_id")["person"]
+    )
+    days = logons[["person", "day", "device_id"]].drop_duplicates()
+    foreign = days[days["device_id"].map(owner) != days["person"]]
+    out["foreign_logons"] = foreign.groupby(keys)["device_id"].nunique()
+    notice = e[action == "hr.notice"].groupby("person")["eday"].min()
+    leave = e[action == "hr.leave"].groupby("person")["eday"].min()
+    active = e[activity].groupby(keys).size()
+    out = out.fillna(0).reset_index()
+    first_eday = e.groupby(keys)["eday"].min().values
+    n_day = out["person"].map(notice)
+    l_day = out["person"].map(leave)
+    out["days_since_notice"] = np.where(
+        n_day.notna() & (first_eday >= n_day), first_eday - n_day.fillna(0), -1
+    )
+    act = out.set_index(keys).index.map(active.to_dict()).fillna(0).to_numpy() if len(active) else 0
+    out["after_leaving"] = np.where(l_day.notna() & (first_eday > l_day), act, 0)
+    out = out.sort_values(keys)
+    return pa.Table.from_pandas(out[FEATURE_SCHEMA.names], preserve_index=False).cast(
+        FEATURE_SCHEMA
+    )
+
+
+def run_child(engine: str, home: Path) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, "--child", engine, "--home", str(home)],
+                          check=True, capture_output=True, text=True)  # fmt: skip
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, nargs="+", default=[200, 600])
+    parser.add_argument("--days", type=int, default=120)
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child")
+    parser.add_argument("--home", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.home)))
+        return
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
+        for users in args.users:
+            home, events, prep = prepare(Path(tmp), users, args.days)
+            row: dict[str, Any] = {
+                "users": users,
+                "days": args.days,
+                "events": events,
+                "generate_import_s": prep,
+            }
+            for engine in args.engines:
+                row[engine] = run_child(engine, home)
+            digests = {row[e]["digest"] for e in args.engines}
+            row["tables_identical"] = len(digests) == 1
+            rows.append(row)
+            if not args.json:
+                print(_line(row, args.engines), flush=True)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+
+
+def _line(row: dict[str, Any], engines: list[str]) -> str:
+    parts = [f"{row['events']:>10,} events ({row['users']} users x {row['days']} days):"]
+    for e in engines:
+        r = row[e]
+        rate = row["events"] / r["total_s"]
+        parts.append(f"{e} {r['total_s']:.1f} s (features {r['features_s']:.1f}, scoring {r['scoring_s']:.1f}; "
+                     f"{rate:,.0f} events/s; peak {r['peak_rss_mib']:.0f} MiB)")  # fmt: skip
+    if "duckdb" in engines:
+        for e in engines:
+            if e != "duckdb":
+                parts.append(f"{e}/duckdb {row[e]['total_s'] / row['duckdb']['total_s']:.1f}x")
+    parts.append(f"identical feature tables: {row['tables_identical']}")
+    return "\n  ".join(parts)
+
+
+if __name__ == "__main__":
+    main()
