@@ -340,12 +340,7 @@ class Guard:
                 outcome = _noted(outcome, f"search by {field_.value} returned customers {listed}")
             decision = self._audit(conn, access, staff, outcome, bool(planted))
             kept = shown if decision.allowed else []
-            approvals.disclose(conn, decision.ledger_index, staff.id, Verb.SEARCH.value, kept,
-                               request.at)  # fmt: skip
-            if planted:
-                canary.expose(conn, planted, staff.id, canary.SHOWN_IN_SEARCH, request.at,
-                              allowed=decision.allowed, ledger_index=decision.ledger_index)  # fmt: skip
-                canary.alert_shown(planted, staff.id, Verb.SEARCH, request.source_ip, decision)
+            _record_shown(conn, access, kept, planted, canary.SHOWN_IN_SEARCH, decision)
             if not decision.allowed:
                 return SearchResult(decision)
             rows = [self._masked(conn, customer_id, fields, decision) for customer_id in kept]
@@ -421,12 +416,7 @@ class Guard:
             if not approvals.use_approval(conn, approval.id, request.at, decision.ledger_index):
                 raise InputError(f"approval {approval.id} was used by another request just now")
             ids = approval.customer_ids
-            approvals.disclose(conn, decision.ledger_index, staff.id, Verb.EXPORT.value, ids,
-                               request.at)  # fmt: skip
-            if planted:
-                canary.expose(conn, planted, staff.id, Verb.EXPORT.value, request.at,
-                              allowed=True, ledger_index=decision.ledger_index)  # fmt: skip
-                canary.alert_shown(planted, staff.id, Verb.EXPORT, request.source_ip, decision)
+            _record_shown(conn, access, ids, planted, Verb.EXPORT.value, decision)
             rows = [self._masked(conn, i, approval.fields, decision) for i in ids]
             spent = approvals.get_approval(conn, approval.id)
         return Export(decision, tuple(rows), spent)
@@ -552,6 +542,23 @@ class Guard:
 
 
 _NO_USAGE = usage.Usage(True, 0, 0, 0)
+
+
+def _record_shown(
+    conn: Connection,
+    access: AccessRequest,
+    shown: Sequence[int],
+    planted: Sequence[int],
+    kind: str,
+    decision: Decision,
+) -> None:
+    """What a search or export put in front of someone: disclosures, and canaries reached."""
+    verb = access.verb
+    approvals.disclose(conn, decision.ledger_index, access.staff_id, verb.value, shown, access.at)
+    if planted:
+        canary.expose(conn, planted, access.staff_id, kind, access.at,
+                      allowed=decision.allowed, ledger_index=decision.ledger_index)  # fmt: skip
+        canary.alert_shown(planted, access.staff_id, verb, access.source_ip, decision)
 
 
 def _noted(outcome: PolicyDecision, note: str, deny: bool = False) -> PolicyDecision:
