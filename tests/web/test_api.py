@@ -7,11 +7,12 @@ ledger; the tests read the ledger back to check what was recorded.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bpoguard.fields import FieldType
 from bpoguard.guard import canary
@@ -424,3 +425,47 @@ def test_no_page_of_the_server_loads_anything_from_elsewhere(web: Web) -> None:
     page = web.api.get("/desktop")
     assert page.status_code == 200 and "http" not in page.text.replace("http-equiv", "")
     assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_a_form_posted_from_another_site_is_refused(web: Web) -> None:
+    desk = web.desk()
+    response = web.api.post(
+        "/desktop/login",
+        peer=desk.ip,
+        headers={"Origin": "https://evil.example"},
+        data={"token": desk.token, "device": desk.device_credential},
+    )
+    assert response.status_code == 403 and response.json()["error"] == "cross_origin"
+    assert "set-cookie" not in response.headers
+
+
+def test_a_locked_database_answers_503_and_writes_nothing(web: Web) -> None:
+    desk = web.desk()
+    call = web.open_call(desk)
+    before = _size(web.home)
+    runtime = web.app.state.runtime
+    # Another process holds SQLite's write lock longer than this worker will wait.
+    holder = sqlite3.connect(web.home / "bpoguard.db", timeout=1)
+    holder.execute("BEGIN IMMEDIATE")
+    engine = runtime.store.engine
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA busy_timeout=50")
+            conn.commit()
+        engine.pool.dispose()  # the next checkouts are fresh: set their timeout low too
+
+        def short_wait(dbapi: Any, _: Any) -> None:
+            dbapi.execute("PRAGMA busy_timeout=50")
+
+        event.listen(engine, "connect", short_wait)
+        try:
+            response = _view(web, desk, call)
+        finally:
+            event.remove(engine, "connect", short_wait)
+            engine.pool.dispose()
+    finally:
+        holder.rollback()
+        holder.close()
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "1"
+    assert _size(web.home) == before

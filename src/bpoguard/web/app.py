@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bpoguard import __version__
@@ -308,6 +309,16 @@ def _handlers(app: FastAPI, runtime: Runtime) -> None:
     @app.exception_handler(BpoguardError)
     async def user_error(_: Request, exc: BpoguardError) -> JSONResponse:
         return problem(422, "invalid_request", str(exc))
+
+    @app.exception_handler(OperationalError)
+    async def store_busy(_: Request, exc: OperationalError) -> JSONResponse:
+        # A locked SQLite file past its busy timeout, or a lost PostgreSQL connection:
+        # the transaction rolled back whole, so the client may simply try again.
+        log.error("database unavailable (%s) while handling a request", type(exc.orig).__name__)
+        return problem(
+            503, "store_unavailable", "the database is busy or unreachable; try again",
+            headers={"Retry-After": "1"},
+        )  # fmt: skip
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception) -> JSONResponse:
