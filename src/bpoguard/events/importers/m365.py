@@ -8,7 +8,9 @@ Everything is read from ``AuditData``, whose field names are Microsoft's
 documented audit schema (CreationTime, Id, Operation, UserId, ClientIP,
 ClientIPAddress, MailboxOwnerUPN, ResultStatus, ObjectId, ...).
 
-Mapped operations (others are counted, not imported):
+Message subjects and bodies are removed from ``raw``: an audit record's
+subject line can quote a customer. Mapped operations (others are counted,
+not imported):
 
 =============================================  ==========================
 ``MailboxLogin``                               ``mailbox.signin``
@@ -122,10 +124,22 @@ def to_events(record: Record) -> list[Event]:
         outcome=_outcome(record.get("ResultStatus")),
         actor=actor,
         src_ip=_address(record),
-        raw=raw_json(record),
+        raw=raw_json(_without_content(record)),
     )
     _details(event, action, record)
     return [event]
+
+
+_CONTENT: Final = frozenset({"Subject", "Body", "Attachments"})
+
+
+def _without_content(value: Any) -> Any:
+    """The record without message subjects or bodies: they can carry customers' details."""
+    if isinstance(value, dict):
+        return {k: "[removed]" if k in _CONTENT else _without_content(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_content(v) for v in value]
+    return value
 
 
 def _outcome(status: object) -> str:
