@@ -208,3 +208,15 @@ def test_cli_imports_every_kind_with_json(home: Path, capsys: pytest.CaptureFixt
         assert document["imported"] == 1 and document["rows"] > 0
     with Workspace.open(home) as ws:
         assert lake.count(ws.settings.lake_dir) == 8 + 3 + 4 + 4
+
+
+def test_a_csv_row_with_the_wrong_number_of_fields_is_a_bad_line(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    path = tmp_path / "assets.csv"
+    path.write_text("asset,person,event,date\nLT-1,S1,issued\nLT-2,S2,lost,2026-01-02\n")
+
+    with pytest.raises(BadLine, match=r"^assets\.csv line 2: has 3 fields, expected 4$"):
+        import_assets(ws, [path])
+    report = import_assets(ws, [path], skip_bad=True)
+    assert (report.files[0].rows, report.files[0].skipped) == (1, 1)

@@ -93,8 +93,11 @@ def csv_rows(
     required: tuple[str, ...],
     progress: Progress,
     aliases: Mapping[str, str] | None = None,
-) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows of a headed CSV file as dicts with their (first) line number; checks the header."""
+) -> Iterator[tuple[int, Any]]:
+    """Rows of a headed CSV file as dicts with their (first) line number; checks the header.
+
+    A row with the wrong number of fields comes as a marker that becomes a bad line.
+    """
     stream = _CountingText(path, progress)
     try:
         reader = csv.reader(stream)
@@ -107,9 +110,10 @@ def csv_rows(
             raise InputError(f"{path.name}: header lacks {', '.join(missing)}")
         start = reader.line_num + 1
         for row in reader:
-            if row:
-                padded = row + [""] * (len(names) - len(row))
-                yield start, dict(zip(names, padded, strict=False))
+            if len(row) == len(names):
+                yield start, dict(zip(names, row, strict=True))
+            elif row:
+                yield start, _Shape(len(row), len(names))
             start = reader.line_num + 1
     except csv.Error as exc:
         raise InputError(f"{path.name} line {reader.line_num}: not valid CSV ({exc})") from None
@@ -208,6 +212,13 @@ class _NotJson:
     """A JSON Lines line that does not parse (reported as a bad line)."""
 
 
+class _Shape:
+    """A CSV row with the wrong number of fields (reported as a bad line)."""
+
+    def __init__(self, fields: int, expected: int) -> None:
+        self.reason = f"has {fields} fields, expected {expected}"
+
+
 def write_records(
     writer: LakeWriter,
     records: Iterator[tuple[int, Any]],
@@ -228,6 +239,8 @@ def write_records(
         try:
             if isinstance(record, _NotJson):
                 raise RowProblem("not valid JSON")
+            if isinstance(record, _Shape):
+                raise RowProblem(record.reason)
             if not isinstance(record, Mapping):
                 raise RowProblem("is not a JSON object")
             events = convert(record)

@@ -91,6 +91,9 @@ def import_m365(
 
 def _records(rows: Any) -> Any:
     for line, row in rows:
+        if not isinstance(row, dict):  # a row with the wrong number of fields
+            yield line, row
+            continue
         try:
             data = json.loads(row["AuditData"])
         except json.JSONDecodeError:
