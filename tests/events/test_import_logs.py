@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bpoguard import workspace
 from bpoguard.cli import main
 from bpoguard.events import lake
 from bpoguard.events.importers import (
     BadLine,
+    _records,
     import_assets,
     import_entra,
     import_hr,
@@ -220,3 +225,29 @@ def test_a_csv_row_with_the_wrong_number_of_fields_is_a_bad_line(
         import_assets(ws, [path])
     report = import_assets(ws, [path], skip_bad=True)
     assert (report.files[0].rows, report.files[0].skipped) == (1, 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    records=st.lists(
+        st.dictionaries(
+            st.text(min_size=1, max_size=8),
+            st.one_of(st.integers(), st.text(max_size=30), st.lists(st.integers(), max_size=3)),
+            max_size=4,
+        ),
+        max_size=12,
+    ),
+    spacing=st.sampled_from(["", " ", "\n", ",\n  "]),
+    page=st.booleans(),
+)
+def test_json_arrays_stream_back_the_same_records_across_any_block_size(
+    records: list[dict[str, object]], spacing: str, page: bool
+) -> None:
+    body = "[" + spacing + ("," + spacing).join(json.dumps(r) for r in records) + spacing + "]"
+    text = '{"@odata.context": "x",\n "value": ' + body + "}" if page else body
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "records.json"
+        path.write_text(text, encoding="utf-8")
+        with mock.patch.object(_records, "_CHUNK", 7):  # tiny blocks: records span several
+            found = [r for _, r in _records.json_records(path, lambda *a: None)]
+    assert found == records

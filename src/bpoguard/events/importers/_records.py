@@ -27,6 +27,8 @@ Record = Mapping[str, Any]
 Convert = Callable[[Record], list[Event]]
 _FRACTION: Final = re.compile(r"(\.\d{6})\d+")
 _CHUNK: Final = 1 << 20
+_LONGEST: Final = 64 << 20  # the longest JSON record believed
+_HEAD: Final = 1 << 20  # where a Graph page's "value" array must begin
 
 
 class RowProblem(Exception):
@@ -147,7 +149,7 @@ def json_records(path: Path, progress: Progress) -> Iterator[tuple[int, Any]]:
         if layout == "lines":
             yield from _lines(handle, path.name, size, progress)
         else:
-            head = handle.read(_CHUNK)
+            head = handle.read(_HEAD)
             found = re.search(r"\[", head) if layout == "array" else _PAGE.search(head)
             if found is None:
                 raise InputError(f'{path.name}: no "value" array near the start of the page')
@@ -181,7 +183,8 @@ def _array(
             record, end = decoder.raw_decode(buffer, position)
         except json.JSONDecodeError:
             more = handle.read(_CHUNK)
-            if not more:
+            # A record is a few KB; one that will not end is broken, not long.
+            if not more or len(buffer) - position > _LONGEST:
                 raise InputError(f"{name} record {number + 1}: not valid JSON") from None
             buffer, position = buffer[position:] + more, 0
             continue
