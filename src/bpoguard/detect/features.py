@@ -229,11 +229,12 @@ def _first_seen(e: ir.Table, column: ir.StringValue, name: str) -> ir.Table:
     A person's first day in the lake has nothing to compare with, so it counts none.
     """
     used = e.filter(column.notnull()).select(person=e.person, day=e.day, eday=e.eday, value=column)
-    first = used.group_by(["person", "value"]).aggregate(first=used.eday.min())
+    # The day of a value's first use is the day of its smallest epoch day.
+    first = used.group_by(["person", "value"]).aggregate(first=used.eday.min(), day=used.day.min())
     person_first = e.group_by("person").aggregate(pfirst=e.eday.min())
-    joined = used.distinct().join(first, ["person", "value"]).join(person_first, "person")
-    fresh = joined.filter((joined.first == joined.eday) & (joined.eday > joined.pfirst))
-    return fresh.group_by(list(KEYS)).aggregate(**{name: fresh.value.nunique()})
+    joined = first.join(person_first, "person")
+    fresh = joined.filter(joined.first > joined.pfirst)
+    return fresh.group_by(list(KEYS)).aggregate(**{name: fresh.count()})
 
 
 def _concurrent(e: ir.Table) -> ir.Table:
