@@ -157,3 +157,19 @@ def test_bad_rule_file_says_what_and_where(
     rules.write_text(text)
     with pytest.raises(RuleFileError, match=message):
         _run(ws, rules_path=rules)
+
+
+@pytest.mark.postgres
+def test_detection_and_triage_on_postgresql(home: Path, pg_db: str) -> None:
+    workspace.init(home, db=pg_db)
+    with Workspace.open(home, pg_db) as ws:
+        write_lake(ws.settings.lake_dir, story())
+        first = _run(ws)
+        target = _alerts(ws)[0]
+        with ws.store.engine.begin() as conn:
+            alerts.triage(conn, target.id, "escalated", "lead", None, dt.datetime.now(dt.UTC))
+        again = _run(ws)
+        assert first.alerts_total == again.alerts_total > 0 and again.alerts_new == 0
+        assert {a.id: a.status for a in _alerts(ws)}[target.id] == "escalated"
+        with ws.store.engine.connect() as conn:
+            assert pipeline.top(conn, 1)[0]["person"] in {"alice", "bob"}
