@@ -78,7 +78,7 @@ def test_files_have_the_release_headers_and_dates(r42: Path, r62: Path) -> None:
 
 
 def test_rows_are_in_time_order_with_unique_ids(r42: Path) -> None:
-    for kind in ("logon", "http", "email"):
+    for kind in ("logon", "device", "email"):
         table = rows(r42 / f"{kind}.csv")
         times = [when(r["date"]) for r in table]
         assert times == sorted(times)
