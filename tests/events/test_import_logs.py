@@ -251,3 +251,14 @@ def test_json_arrays_stream_back_the_same_records_across_any_block_size(
         with mock.patch.object(_records, "_CHUNK", 7):  # tiny blocks: records span several
             found = [r for _, r in _records.json_records(path, lambda *a: None)]
     assert found == records
+
+
+@pytest.mark.postgres
+def test_imports_are_recorded_and_idempotent_on_postgresql(tmp_path: Path, pg_db: str) -> None:
+    home = tmp_path / "pg-ws"
+    workspace.init(home, db=pg_db)
+    with Workspace.open(home) as ws:
+        first = import_hr(ws, [DATA / "hr.csv"])
+        again = import_hr(ws, [DATA / "hr.csv"])
+        assert first.files[0].rows == 4 and again.files[0].status == "already imported"
+        assert lake.count(ws.settings.lake_dir) == 4
