@@ -140,7 +140,9 @@ def spark_session(master: str | None = None, scratch: Path | None = None) -> Any
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
     )
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")  # Spark's own warnings would drown the CLI's output
+    return session
 
 
 def _spark_schema(schema: pa.Schema) -> str:
