@@ -107,7 +107,9 @@ def test_kill_9_mid_batch_never_loses_an_acknowledged_entry(
     acks: dict[int, dict[str, object]] = {}
     kills = 0
     deadline = time.monotonic() + 14
-    while kills < 20 and time.monotonic() < deadline:
+    # At least 10 kills however loaded the machine is (no timed assertion); up to 20
+    # while the time allows.
+    while kills < 10 or (kills < 20 and time.monotonic() < deadline):
         tag = f"run{kills}"
         proc = spawn(sqlite_url, tag, 10**6, rng.choice([1, 7, 100, 500]), str(key_file), "97")
         assert proc.stdout is not None
@@ -118,7 +120,6 @@ def test_kill_9_mid_batch_never_loses_an_acknowledged_entry(
         assert proc.returncode == -signal.SIGKILL
         acks.update(acknowledged(out, tag))
         kills += 1
-    assert kills >= 10
     assert acks, "no writer got as far as one commit"
     size = ledger.size()
     assert max(acks) < size

@@ -1,20 +1,28 @@
 """The ledger: append entries, cut checkpoints, serve proofs, verify everything.
 
 Appends are serialised by the database itself, so threads and processes (and
-several hosts on PostgreSQL) may write at once: on SQLite a writer holds
-``BEGIN IMMEDIATE`` (the one write lock of the file); on PostgreSQL it locks the
-single ``ledger_head`` row with ``SELECT ... FOR UPDATE``. Inside that lock it
-reads the tree size, writes the entries, their leaf hashes and every perfect
-node they complete, moves the head, and commits. An index is returned only
-after the commit, so an acknowledged entry is on disk (SQLite runs these
-transactions with ``synchronous=FULL`` unless ``power_safe=False``), and a
-crash at any point leaves either
-the whole batch or none of it.
+several hosts on PostgreSQL) may write at once. An append's first statement,
+``UPDATE ledger_head SET size = size + n ... RETURNING size``, takes the write
+lock (on SQLite the file's one write lock; on PostgreSQL the single
+``ledger_head`` row's lock), moves the head and returns the size under that
+lock, so no two writers can claim the same indexes. It then reads the right
+edge of the tree, and writes the entries, their leaf hashes and every perfect
+node they complete. An index is returned only after the commit, so an
+acknowledged entry is on disk (SQLite runs these transactions with
+``synchronous=FULL`` unless ``power_safe=False``), and a crash at any point
+leaves either the whole batch or none of it.
+
+The append's statements go straight to the database driver (psycopg or
+sqlite3), not through SQLAlchemy's execution layer, which cost several times
+the statements themselves on a one-entry append; driver errors are re-raised
+as SQLAlchemy's DBAPIError subclasses, as the rest of the store raises them.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -23,15 +31,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import DBAPIError
 
 from bpoguard.errors import LedgerError
-from bpoguard.ledger import _merkle, _tables
+from bpoguard.ledger import _canonical, _merkle, _tables
 from bpoguard.ledger._checkpoint import Checkpoint, Signer
 from bpoguard.ledger._verify import Progress, VerifyReport, verify_tables
 from bpoguard.ledger.verifier import (
     ProofError,
     VerifierKey,
-    canonical_json,
     leaf_hash,
     parse_json,
 )
@@ -134,11 +142,11 @@ class Ledger:
 
     def append_many(self, entries: Iterable[Mapping[str, Any]]) -> list[int]:
         """Append entries in one transaction (group commit); return their indexes after commit."""
-        blobs = [_encode(entry, n) for n, entry in enumerate(entries)]
+        blobs = _encode_all(entries)
         if not blobs:
             return []
-        with self._locked() as (conn, size):
-            return self._append_locked(conn, size, blobs)
+        with self._writing() as conn:
+            return self._append(conn, blobs)
 
     def append_within(self, conn: Connection, entries: Iterable[Mapping[str, Any]]) -> list[int]:
         """Append inside the caller's open transaction on this ledger's database.
@@ -146,35 +154,57 @@ class Ledger:
         The entries become durable, and their indexes acknowledged, when the caller
         commits; they vanish with its rollback. Other writers wait until then.
         """
-        blobs = [_encode(entry, n) for n, entry in enumerate(entries)]
+        blobs = _encode_all(entries)
         if not blobs:
             return []
-        return self._append_locked(conn, self._lock_within(conn), blobs)
+        return self._append(conn, blobs)
 
-    def _append_locked(self, conn: Connection, size: int, blobs: list[bytes]) -> list[int]:
-        leaves = [leaf_hash(blob) for blob in blobs]
-        frontier = self._frontier(conn, size)
-        new_nodes, stack = _merkle.extend(size, frontier, leaves)
-        new_size = size + len(blobs)
-        _insert_rows(conn, "ledger_entries (idx, entry)", list(enumerate(blobs, size)))
-        _insert_rows(conn, "ledger_nodes (pos, hash)", new_nodes)
-        conn.exec_driver_sql(f"UPDATE ledger_head SET size = {new_size:d} WHERE id = 1")  # noqa: S608
+    def _append(self, conn: Connection, blobs: list[bytes]) -> list[int]:
+        """Claim len(blobs) indexes under the write lock, then write the entries and nodes.
+
+        Three statements on PostgreSQL, four on SQLite, whatever the batch size:
+        claim (lock, size, head moved), right edge read, and the inserts.
+        """
+        sql = _statements(conn)
+        n = len(blobs)
+        cursor = conn.connection.cursor()
+        try:
+            new_size = int(_run(conn, cursor, sql.claim, (n,)).fetchone()[0])
+            size = new_size - n
+            try:
+                leaves = [leaf_hash(blob) for blob in blobs]
+                frontier = self._edge(conn, cursor, sql, size)
+                new_nodes, stack = _merkle.extend(size, frontier, leaves)
+                rows = list(zip(range(size, new_size), blobs, strict=True))
+                sql.write(conn, cursor, rows, new_nodes)
+            except BaseException:
+                # The head moved first: put it back, so that a caller who catches the
+                # error and commits anyway cannot leave a head beyond its entries.
+                _undo_claim(conn, cursor, sql, size, new_size)
+                raise
+        finally:
+            cursor.close()
         if self._checkpoint_due(size, new_size):
             self._insert_checkpoint(conn, new_size, _merkle.fold(h for _, h in stack))
         return list(range(size, new_size))
 
-    def _lock_within(self, conn: Connection) -> int:
-        """Take the ledger's write lock inside the caller's transaction; return the size."""
-        if self.store.is_sqlite:
-            # A write takes the file's write lock now, before the size is read, so that
-            # no other writer can read the same size (a deferred BEGIN would not).
-            conn.exec_driver_sql("UPDATE ledger_head SET size = size WHERE id = 1")
-            return self._head(conn)
-        return int(
-            conn.execute(
-                select(_tables.head.c.size).where(_tables.head.c.id == 1).with_for_update()
-            ).scalar_one()
-        )
+    def _edge(
+        self, conn: Connection, cursor: Any, sql: _Statements, size: int
+    ) -> list[tuple[int, bytes]]:
+        """The right edge (level, hash) of the tree of `size`, read with one statement."""
+        perfect = _merkle.perfect_nodes(0, size)
+        if not perfect:
+            return []
+        positions = [_merkle.position(lv, i) for lv, i in perfect]
+        query, params = sql.nodes(positions)
+        found = {pos: bytes(h) for pos, h in _run(conn, cursor, query, params).fetchall()}
+        try:
+            return [(lv, found[p]) for (lv, _), p in zip(perfect, positions, strict=True)]
+        except KeyError:
+            raise LedgerError(
+                f"the ledger's stored nodes do not cover its {size} entries; "
+                "run bpoguard ledger verify"
+            ) from None
 
     def checkpoint(self) -> Checkpoint:
         """Cut a signed checkpoint of the log as it is now (or return the one at this size)."""
@@ -293,18 +323,31 @@ class Ledger:
     @contextmanager
     def _locked(self) -> Iterator[tuple[Connection, int]]:
         """A write transaction holding the ledger's lock, and the tree size under it."""
+        with self._writing() as conn:
+            if self.store.is_sqlite:
+                yield conn, self._head(conn)  # BEGIN IMMEDIATE already holds the lock
+            else:
+                size = conn.execute(
+                    select(_tables.head.c.size).where(_tables.head.c.id == 1).with_for_update()
+                ).scalar_one()
+                yield conn, int(size)
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction of the ledger's own, committed when the block ends."""
         with self.store.engine.connect() as conn:
             if not self.store.is_sqlite:
                 with conn.begin():
-                    yield conn, self._lock_within(conn)
+                    yield conn
                 return
-            # SQLite: the file's write lock, taken up front so that two writers never
-            # both read the same size; FULL sync so a commit survives power loss.
+            # SQLite: the file's write lock, taken up front so that a reader inside the
+            # block never sees a size another writer is about to move; FULL sync so a
+            # commit survives power loss.
             if self.power_safe:
                 conn.exec_driver_sql("PRAGMA synchronous=FULL")
             try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-                yield conn, self._head(conn)
+                yield conn
                 conn.commit()
             except BaseException:
                 conn.rollback()
@@ -374,13 +417,6 @@ class Ledger:
         return _checkpoint_from_row(row) if row is not None else None
 
 
-def _insert_rows(conn: Connection, into: str, rows: list[tuple[int, bytes]]) -> None:
-    """executemany straight to the driver: SQLAlchemy's per-row parameter handling
-    took half the append time (measured: 2.0 s of 4.2 s for 100,000 entries)."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    conn.exec_driver_sql(f"INSERT INTO {into} VALUES ({mark}, {mark})", rows)  # noqa: S608
-
-
 def _checkpoint_from_row(row: Sequence[Any]) -> Checkpoint:
     size, root, time, note = row
     return Checkpoint(
@@ -392,10 +428,135 @@ def _checkpoint_from_row(row: Sequence[Any]) -> Checkpoint:
     )
 
 
-def _encode(entry: Mapping[str, Any], n: int) -> bytes:
-    if not isinstance(entry, Mapping):
-        raise LedgerError(f"entry {n} of the batch is a {type(entry).__name__}, not a mapping")
+def _encode_all(entries: Iterable[Mapping[str, Any]]) -> list[bytes]:
+    """Every entry's canonical bytes; LedgerError naming the first that has none."""
+    blobs = []
+    for n, entry in enumerate(entries):
+        if type(entry) is not dict:
+            if not isinstance(entry, Mapping):
+                raise LedgerError(
+                    f"entry {n} of the batch is a {type(entry).__name__}, not a mapping"
+                )
+            entry = dict(entry)
+        try:
+            blobs.append(_canonical.encode(entry))
+        except ProofError as exc:
+            raise LedgerError(f"entry {n} of the batch: {exc}") from None
+    return blobs
+
+
+# --- the append's statements, straight to the driver ------------------------------------
+
+Rows = list[tuple[int, bytes]]
+# Beyond this many rows a batch is written with executemany (one prepared statement
+# run per row by the driver) instead of one multi-row statement, which would pass
+# the drivers' limits on parameters a statement.
+_ONE_STATEMENT_ROWS = 200
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The append's SQL for one driver's parameter style, built once per dialect."""
+
+    mark: str  # the driver's parameter marker: "?" (sqlite3) or "%s" (psycopg)
+    postgres: bool
+    claim: str  # lock, read and move the head in one statement
+    undo: str  # move it back, only if it is still where this append put it
+    insert_entry: str
+    insert_node: str
+
+    @classmethod
+    def of(cls, mark: str, postgres: bool) -> _Statements:
+        """Every statement text for this parameter marker (markers only, no values)."""
+        return cls(
+            mark,
+            postgres,
+            claim="UPDATE ledger_head SET size = size + ? WHERE id = 1 RETURNING size",
+            undo="UPDATE ledger_head SET size = ? WHERE id = 1 AND size = ?",
+            insert_entry="INSERT INTO ledger_entries (idx, entry) VALUES (?, ?)",
+            insert_node="INSERT INTO ledger_nodes (pos, hash) VALUES (?, ?)",
+        ).marked(mark)
+
+    def marked(self, mark: str) -> _Statements:
+        """The same statements with the driver's marker in place of "?"."""
+        return dataclasses.replace(
+            self,
+            claim=self.claim.replace("?", mark),
+            undo=self.undo.replace("?", mark),
+            insert_entry=self.insert_entry.replace("?", mark),
+            insert_node=self.insert_node.replace("?", mark),
+        )
+
+    def nodes(self, positions: list[int]) -> tuple[str, Sequence[Any]]:
+        """The statement reading these node positions, and its parameters."""
+        if self.postgres:
+            # One statement text whatever the count, so psycopg prepares it once.
+            return "SELECT pos, hash FROM ledger_nodes WHERE pos = ANY(%s)", (positions,)
+        marks = ",".join("?" * len(positions))
+        return f"SELECT pos, hash FROM ledger_nodes WHERE pos IN ({marks})", positions  # noqa: S608
+
+    def write(self, conn: Connection, cursor: Any, entries: Rows, nodes: Rows) -> None:
+        """Insert the entry rows and node rows (two statements; one on PostgreSQL)."""
+        m = self.mark
+        if self.postgres and len(entries) + len(nodes) <= _ONE_STATEMENT_ROWS:
+            # One round trip: a data-modifying WITH inserts the entries too.
+            values_e = ",".join([f"({m},{m})"] * len(entries))
+            values_n = ",".join([f"({m},{m})"] * len(nodes))
+            sql = (
+                f"WITH e AS (INSERT INTO ledger_entries (idx, entry) VALUES {values_e}) "  # noqa: S608
+                f"INSERT INTO ledger_nodes (pos, hash) VALUES {values_n}"
+            )
+            params = [v for row in entries for v in row] + [v for row in nodes for v in row]
+            _run(conn, cursor, sql, params)
+            return
+        _run(conn, cursor, self.insert_entry, entries, many=True)
+        _run(conn, cursor, self.insert_node, nodes, many=True)
+
+
+_BY_DIALECT: dict[str, _Statements] = {}
+
+
+def _statements(conn: Connection) -> _Statements:
+    name = conn.dialect.name
+    found = _BY_DIALECT.get(name)
+    if found is None:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        found = _BY_DIALECT[name] = _Statements.of(mark, name == "postgresql")
+    return found
+
+
+def _run(conn: Connection, cursor: Any, sql: str, params: Any, *, many: bool = False) -> Any:
+    """Execute on the driver's cursor; driver errors become SQLAlchemy's, as elsewhere."""
+    dbapi = conn.dialect.loaded_dbapi
     try:
-        return canonical_json(dict(entry))
-    except ProofError as exc:
-        raise LedgerError(f"entry {n} of the batch: {exc}") from None
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+    except dbapi.Error as exc:
+        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            sql,
+            params,
+            exc,
+            dbapi.Error,
+            hide_parameters=True,  # entry bytes have no place in an error message
+            connection_invalidated=lost,
+            dialect=conn.dialect,
+            ismulti=many,
+        ) from exc
+    return cursor
+
+
+def _undo_claim(conn: Connection, cursor: Any, sql: _Statements, size: int, claimed: int) -> None:
+    """Put the head back to `size` after a failed append, if this transaction still can."""
+    raw = conn.connection.dbapi_connection
+    if sql.mark == "?" and not getattr(raw, "in_transaction", False):
+        # SQLite rolled the whole transaction back itself (disk full, I/O error): the
+        # claim is gone, and a statement now would run in a new transaction.
+        return
+    # An aborted PostgreSQL transaction refuses the statement: it can only roll back.
+    with contextlib.suppress(conn.dialect.loaded_dbapi.Error):
+        cursor.execute(sql.undo, (size, claimed))

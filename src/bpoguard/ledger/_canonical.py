@@ -1,0 +1,48 @@
+"""Canonical JSON for appends: the verifier's bytes, reached with less work.
+
+:func:`bpoguard.ledger.verifier.canonical_json` is the definition (and what a
+police analyst runs). On the append path almost every entry is plain: exact
+``str``/``bool``/``None``/small ``int`` values, lists, and dicts with ASCII
+string keys. For those the verifier's own answer is the C encoder's sorted,
+compact output, so this module checks plainness with exact type tests (no
+``isinstance`` chains) and calls one encoder built once. Anything else (floats,
+big integers, enum or other subclasses, non-ASCII keys, lone surrogates) goes to
+the verifier's function, which encodes it or raises its ProofError.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bpoguard.ledger.verifier import MAX_SAFE_INTEGER, canonical_json
+
+# Built once: json.dumps with keyword arguments builds a new encoder on every call.
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _plain(value: Any) -> bool:
+    """True if the value is made only of exact JSON types the C encoder writes canonically."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii() or not _plain(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        return all(_plain(item) for item in value)
+    return False
+
+
+def encode(value: Any) -> bytes:
+    """Exactly ``verifier.canonical_json(value)``, faster for plain values."""
+    if _plain(value):
+        try:
+            return _ENCODE(value).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: the verifier's function names the problem
+    return canonical_json(value)
