@@ -153,9 +153,9 @@ class LakeWriter:
         self._files += 1
         self.rows_written += table.num_rows
         if self._pool is None:
-            pq.write_table(table, path, compression="zstd")
+            _write_parquet(table, path)
             return
-        self._pending.append(self._pool.submit(pq.write_table, table, path, compression="zstd"))
+        self._pending.append(self._pool.submit(_write_parquet, table, path))
 
     def _close_pool(self) -> None:
         if self._pool is not None:
@@ -166,6 +166,28 @@ class LakeWriter:
         for job in pending:
             if not job.cancelled():
                 job.result()
+
+
+# Min/max statistics only where readers filter: computing them over long unique
+# strings (raw, dest, event_id) took 30% of the time to write a file.
+_STATISTICS = [
+    "time",
+    "source",
+    "action",
+    "actor",
+    "account",
+    "device_id",
+    "site_id",
+    "outcome",
+    "customer_id",
+    "interaction_id",
+    "ledger_index",
+    "canary",
+]
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, compression="zstd", write_statistics=_STATISTICS)
 
 
 def dataset(lake_dir: Path) -> ds.Dataset:
