@@ -46,9 +46,11 @@ from bpoguard.ledger import Ledger
 from bpoguard.simulate.run import SimConfig, simulate
 from bpoguard.store import models as m
 from bpoguard.web import credentials
+from bpoguard.web._protocol import HTTP_PROTOCOL
 from bpoguard.workspace import Workspace
 
 HERE = Path(__file__).parent
+_H11 = "bpoguard.web._protocol:NoDelayH11Protocol"
 WRK = Path("/usr/bin/wrk")
 
 
@@ -168,14 +170,16 @@ def free_port() -> int:
         return port
 
 
-def start_server(home: Path, at: dt.datetime, workers: int, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    home: Path, at: dt.datetime, workers: int, port: int, protocol: str
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "BENCH_HOME": str(home), "BENCH_AT": at.isoformat(),
            "BENCH_T0": str(time.time())}  # fmt: skip
     command = [sys.executable, "-m", "uvicorn", "bench_http:app_factory", "--factory",
                "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
                "--workers", str(workers), "--no-access-log", "--no-proxy-headers",
                "--log-level", "warning",
-               "--http", "bpoguard.web._protocol:NoDelayH11Protocol",
+               "--http", protocol,
                "--timeout-worker-healthcheck", "60"]  # fmt: skip
     server = subprocess.Popen(command, env=env)
     base = f"http://127.0.0.1:{port}"
@@ -346,6 +350,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--duration", type=int, default=15, help="seconds of load")
+    parser.add_argument(
+        "--http",
+        choices=("auto", "h11"),
+        default="auto",
+        help="HTTP parser: as bpoguard serve chooses (httptools), or h11",
+    )
     args = parser.parse_args()
     if not WRK.exists():
         raise SystemExit("wrk is not installed at /usr/bin/wrk")
@@ -360,7 +370,8 @@ def main() -> None:
     agents = agents[: args.agents]
     system = credentials_for(home, agents, at)
     port = free_port()
-    server = start_server(home, at, args.workers, port)
+    protocol = HTTP_PROTOCOL if args.http == "auto" else _H11
+    server = start_server(home, at, args.workers, port, protocol)
     base = f"http://127.0.0.1:{port}"
     try:
         with Workspace.open(home) as ws, ws.store.engine.connect() as conn:
@@ -384,6 +395,7 @@ def main() -> None:
     report = {
         "agents": len(agents),
         "workers": args.workers,
+        "http": protocol.rsplit(":", 1)[1],
         "cpus": os.cpu_count(),
         "load_average_1m": os.getloadavg()[0],
         "views": figures["requests"],

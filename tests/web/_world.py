@@ -95,7 +95,7 @@ def desks(home: Path, client: str = "org-albion") -> list[Desk]:
         found.append(
             Desk(
                 staff=staff,
-                site=site_id,
+                site=site.id,
                 device=device,
                 ip=str(site.networks[0].network_address + 77),
                 at=local.astimezone(dt.UTC),

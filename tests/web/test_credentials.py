@@ -114,6 +114,7 @@ def test_lost_unissued_and_unknown_devices_are_not_enrolled(world: Path) -> None
         with pytest.raises(CredentialError, match="no device"):
             credentials.enrol_device(conn, "NO-SUCH-DEVICE", NOW)
         device = conn.execute(select(m.Device.id).order_by(m.Device.id)).scalars().first()
+        assert device is not None
         conn.execute(update(m.Device).where(m.Device.id == device).values(status="lost"))
         with pytest.raises(CredentialError, match="reported lost"):
             credentials.enrol_device(conn, device, NOW)

@@ -7,6 +7,7 @@ in a body or a header about itself is never believed.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -46,8 +47,8 @@ def source_of(runtime: Runtime, conn: HTTPConnection) -> str:
     """The client's address; 400 for a malformed X-Forwarded-For from a trusted proxy."""
     peer = conn.client.host if conn.client else None
     try:
-        address, ignored = client_address(
-            peer, conn.headers.getlist("x-forwarded-for"), runtime.settings.trusted_proxies
+        address, ignored = _client_address(
+            peer, tuple(conn.headers.getlist("x-forwarded-for")), runtime.settings.trusted_proxies
         )
     except ForwardingError as err:
         log.warning("refused request from %s: %s", peer, err)
@@ -55,6 +56,11 @@ def source_of(runtime: Runtime, conn: HTTPConnection) -> str:
     if ignored:
         log.warning("ignored X-Forwarded-For from %s: not a trusted proxy", peer)
     return address
+
+
+# Parsing addresses with ipaddress was a tenth of a request's own cost; the answer
+# depends only on these arguments (an error is not remembered: it is raised again).
+_client_address = functools.lru_cache(maxsize=4096)(client_address)
 
 
 def caller(
@@ -81,8 +87,9 @@ def caller(
         with runtime.store.engine.connect() as db:
             if not token:
                 raise AuthError("no token: send Authorization: Bearer <token>")
-            principal = credentials.authenticate(db, token, runtime.now())
-            device_id = credentials.device_of(db, presented_device) if presented_device else None
+            principal, device_id = credentials.authenticate_with_device(
+                db, token, presented_device or None, runtime.now()
+            )
     except AuthError as err:
         staff = err.staff_id or (principal.staff_id if principal else None)
         _refused(runtime, str(err), staff, verb, customer_id, source_ip)

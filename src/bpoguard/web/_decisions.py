@@ -22,6 +22,7 @@ from bpoguard.guard.directory import UnknownParty
 from bpoguard.guard.service import (
     BULK,
     SEARCHABLE,
+    Guard,
     Revealed,
     SearchRequest,
     SearchResult,
@@ -38,7 +39,7 @@ log = logging.getLogger("bpoguard.web")
 T = TypeVar("T")
 
 
-def view(
+async def view(
     runtime: Runtime,
     caller: Caller,
     customer_id: int,
@@ -48,12 +49,12 @@ def view(
     """The masked slice, or 403 with the guard's reasons."""
     wanted = tuple(fields) if fields else _purpose_fields(runtime, interaction_id)
     request = _request(runtime, caller, Verb.VIEW, customer_id, wanted, interaction_id)
-    result = _ask(runtime, lambda: runtime.guard.view(request))
+    result = await _ask(runtime, lambda guard: guard.view(request))
     _check(result.decision, request)
     return result
 
 
-def reveal(
+async def reveal(
     runtime: Runtime,
     caller: Caller,
     customer_id: int,
@@ -63,12 +64,12 @@ def reveal(
 ) -> Revealed:
     """One field in the clear, or 403 with the guard's reasons."""
     request = _request(runtime, caller, Verb.REVEAL, customer_id, (field,), interaction_id, reason)
-    result = _ask(runtime, lambda: runtime.guard.reveal(request))
+    result = await _ask(runtime, lambda guard: guard.reveal(request))
     _check(result.decision, request)
     return result
 
 
-def verify(
+async def verify(
     runtime: Runtime,
     caller: Caller,
     customer_id: int,
@@ -78,12 +79,12 @@ def verify(
 ) -> Verification:
     """Match or no match, or 403 (not allowed, or no attempts left) with the reasons."""
     request = _request(runtime, caller, Verb.VERIFY, customer_id, (field,), interaction_id)
-    result = _ask(runtime, lambda: runtime.guard.verify(request, answer))
+    result = await _ask(runtime, lambda guard: guard.verify(request, answer))
     _check(result.decision, request)
     return result
 
 
-def search(
+async def search(
     runtime: Runtime,
     caller: Caller,
     interaction_id: int,
@@ -112,7 +113,7 @@ def search(
         interaction_id=interaction_id,
         fields=tuple(fields or ()),
     )
-    result = _ask(runtime, lambda: runtime.guard.search(request))
+    result = await _ask(runtime, lambda guard: guard.search(request), grouped=False)
     access = AccessRequest(caller.staff_id, Verb.SEARCH, BULK, (field,), request.at,
                            caller.source_ip, caller.device_id, interaction_id)  # fmt: skip
     _check(result.decision, access)
@@ -217,17 +218,24 @@ def _out(runtime: Runtime, row: object) -> InteractionOut:
 
 def _purpose_fields(runtime: Runtime, interaction_id: int) -> tuple[FieldType, ...]:
     """The fields the interaction's purpose shows; every field when it is unknown (denied)."""
-    with runtime.store.engine.connect() as conn:
-        row = conn.execute(_PURPOSE_OF, {"id": interaction_id}).first()
-    if row is None:
-        return tuple(FieldType)
+    known = runtime.purposes.get(interaction_id)
+    if known is None:
+        with runtime.store.engine.connect() as conn:
+            row = conn.execute(_PURPOSE_OF, {"id": interaction_id}).first()
+        if row is None:
+            return tuple(FieldType)  # not remembered: it may be opened later
+        if len(runtime.purposes) >= _PURPOSES_KEPT:
+            runtime.purposes.clear()
+        known = runtime.purposes[interaction_id] = (row.contract_id, row.purpose)
+    contract_id, name = known
     try:
-        purpose = runtime.guard.directory.contract(row.contract_id).purposes.get(row.purpose)
+        purpose = runtime.guard.directory.contract(contract_id).purposes.get(name)
     except UnknownParty:
         purpose = None
     return tuple(sorted(purpose.fields)) if purpose else tuple(FieldType)
 
 
+_PURPOSES_KEPT = 50_000  # interactions whose purpose a worker remembers (a day's calls)
 # Built once: the hot path (a view without fields) reads just these two columns.
 _PURPOSE_OF = select(m.Interaction.contract_id, m.Interaction.purpose).where(
     m.Interaction.id == bindparam("id")
@@ -256,17 +264,18 @@ def _request(
     )
 
 
-def _ask(runtime: Runtime, call: Callable[[], T]) -> T:
-    """Call the guard; a staff member it does not know yet gets one directory reload."""
+async def _ask(runtime: Runtime, call: Callable[[Guard], T], grouped: bool = True) -> T:
+    """Call the guard (committed with the calls that arrived with it, unless not
+    `grouped`); a staff member it does not know yet gets one directory reload."""
     runtime.tick()
     try:
-        return call()
+        return await runtime.group.run(call) if grouped else call(runtime.guard)
     except UnknownParty:
         runtime.refresh()
     except InputError as err:
         raise ApiError(422, "invalid_request", str(err)) from None
     try:
-        return call()
+        return call(runtime.guard)
     except InputError as err:
         raise ApiError(403, "denied", str(err)) from None
 

@@ -3,8 +3,9 @@ vault, ledger and event lake, and the audit sink every decision goes through.
 
 One runtime per worker process. Handlers run on the worker's event loop one
 at a time, so the guard, its sink and the lake writer are never used by two
-threads at once; more throughput comes from more workers (``--workers``),
-which share the store.
+threads at once; the decisions asked for together are committed together
+(:mod:`bpoguard.web._group`); more throughput comes from more workers
+(``--workers``), which share the store.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bpoguard.guard.keys import KeyfileProvider
 from bpoguard.guard.service import Guard
 from bpoguard.guard.vault import Vault
 from bpoguard.ledger import Ledger
+from bpoguard.web._group import GroupCommit
 from bpoguard.web._settings import WebSettings
 from bpoguard.workspace import Workspace
 
@@ -50,9 +52,17 @@ class Runtime:
         self.store = self.workspace.store
         self.ledger = Ledger.for_workspace(self.workspace)
         self.lake = LakeWriter(self.workspace.settings.lake_dir, source="web")
-        self.sink = AuditSink(self.ledger, self.lake, listeners=decision_listeners())
+        listeners = decision_listeners()
+        self.sink = AuditSink(self.ledger, self.lake, listeners=listeners)
         keys = settings.keys or KeyfileProvider.from_dir(self.workspace.settings.keys_dir)
         self.guard = Guard(self.store, Vault(keys), self.sink)
+        self.group = GroupCommit(
+            self.store, self.guard, self.ledger, self.lake, listeners, settings.group_limit
+        )
+        # An interaction's contract and purpose never change once it is opened (closing
+        # sets closed_at only), so they may be remembered; whether it is still open, and
+        # whose it is, the guard reads afresh for every decision.
+        self.purposes: dict[int, tuple[str, str]] = {}
         self._refreshed = time.monotonic()
         self._committed = time.monotonic()
 

@@ -32,4 +32,5 @@ class WebSettings:
     max_body: int = MAX_BODY
     refresh_seconds: float = 30.0  # how stale the guard's staff/device directory may get
     lake_commit_seconds: float = 10.0  # how often decisions' lake rows are published
+    group_limit: int = 32  # decisions committed in one transaction at most (group commit)
     clock: Callable[[], dt.datetime] = field(default=_now)

@@ -188,7 +188,7 @@ def _api(runtime: Runtime) -> APIRouter:
     async def view(
         customer_id: CustomerId, body: ViewIn, who: Annotated[Caller, staff(Verb.VIEW)]
     ) -> Response:
-        result = decide.view(runtime, who, customer_id, body.interaction_id, body.fields)
+        result = await decide.view(runtime, who, customer_id, body.interaction_id, body.fields)
         return _json(
             SliceOut(
                 allowed=True,
@@ -213,7 +213,7 @@ def _api(runtime: Runtime) -> APIRouter:
     async def reveal(
         customer_id: CustomerId, body: RevealIn, who: Annotated[Caller, staff(Verb.REVEAL)]
     ) -> RevealOut:
-        result = decide.reveal(
+        result = await decide.reveal(
             runtime, who, customer_id, body.interaction_id, body.field, body.reason
         )
         return RevealOut(
@@ -240,7 +240,7 @@ def _api(runtime: Runtime) -> APIRouter:
     async def verify(
         customer_id: CustomerId, body: VerifyIn, who: Annotated[Caller, staff(Verb.VERIFY)]
     ) -> VerifyOut:
-        result = decide.verify(
+        result = await decide.verify(
             runtime, who, customer_id, body.interaction_id, body.field, body.answer
         )
         return VerifyOut(
@@ -267,7 +267,7 @@ def _api(runtime: Runtime) -> APIRouter:
         ),
     )
     async def search(body: SearchIn, who: Annotated[Caller, staff(Verb.SEARCH)]) -> SearchOut:
-        result = decide.search(
+        result = await decide.search(
             runtime, who, body.interaction_id, body.field, body.value, body.client_id, body.fields
         )
         return SearchOut(

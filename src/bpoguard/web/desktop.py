@@ -49,7 +49,7 @@ def desktop_router(runtime: Runtime) -> APIRouter:
         who = _signed_in(runtime, request)
         if who is None:
             return _render(request, status=401 if _has_cookie(request) else 200)
-        return _desk(runtime, request, who)
+        return await _desk(runtime, request, who)
 
     @router.post("/desktop/login", response_class=HTMLResponse)
     async def login(
@@ -98,14 +98,14 @@ def desktop_router(runtime: Runtime) -> APIRouter:
         if who is None:
             return _render(request, status=401, error="Signed out: sign in again")
         try:
-            result = decide.verify(runtime, who, customer_id, interaction_id, field, answer)
+            result = await decide.verify(runtime, who, customer_id, interaction_id, field, answer)
         except ApiError as err:
-            return _desk(runtime, request, who, denial=err)
+            return await _desk(runtime, request, who, denial=err)
         outcome = "match" if result.match else "no match"
         note = (
             f"{_LABELS.get(field, field.value)}: {outcome} ({result.attempts_left} attempts left)"
         )
-        return _desk(runtime, request, who, verified=note, matched=bool(result.match))
+        return await _desk(runtime, request, who, verified=note, matched=bool(result.match))
 
     @router.post("/desktop/reveal", response_class=HTMLResponse)
     async def reveal(
@@ -120,18 +120,18 @@ def desktop_router(runtime: Runtime) -> APIRouter:
         if who is None:
             return _render(request, status=401, error="Signed out: sign in again")
         if len(reason.strip()) < 3:
-            return _desk(runtime, request, who, error="Give a reason to reveal a field")
+            return await _desk(runtime, request, who, error="Give a reason to reveal a field")
         try:
-            result = decide.reveal(runtime, who, customer_id, interaction_id, field, reason)
+            result = await decide.reveal(runtime, who, customer_id, interaction_id, field, reason)
         except ApiError as err:
-            return _desk(runtime, request, who, denial=err)
+            return await _desk(runtime, request, who, denial=err)
         revealed = (_LABELS.get(field, field.value), result.value or "")
-        return _desk(runtime, request, who, revealed=revealed)
+        return await _desk(runtime, request, who, revealed=revealed)
 
     return router
 
 
-def _desk(
+async def _desk(
     runtime: Runtime,
     request: Request,
     who: Caller,
@@ -147,7 +147,7 @@ def _desk(
     context["revealable"] = [(f.value, _LABELS.get(f, f.value)) for f in call.revealable]
     context["verifiable"] = [(f.value, _LABELS.get(f, f.value)) for f in _verifiable(call)]
     try:
-        result = decide.view(runtime, who, call.customer_id, call.id, None)
+        result = await decide.view(runtime, who, call.customer_id, call.id, None)
         context["slice"] = [(_LABELS.get(f, f.value), v) for f, v in result.values.items()]
     except ApiError as err:
         denial = denial or err
