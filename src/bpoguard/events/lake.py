@@ -15,12 +15,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from bpoguard.events.schema import COLUMNS, SCHEMA, Event
+
+_EPOCH = dt.date(1970, 1, 1)
 
 
 def partition_of(day: dt.date) -> str:
@@ -71,10 +74,15 @@ class LakeWriter:
         if table.num_rows == 0:
             return
         table = table.select(list(COLUMNS)).cast(SCHEMA)
-        days = pc.cast(table.column("time"), pa.date32())
-        for day in pc.unique(days).to_pylist():
-            part = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
-            self._tables.setdefault(day, []).append(part)
+        days = pc.cast(table.column("time"), pa.date32()).to_numpy().astype("int64")
+        if (np.diff(days) < 0).any():
+            # Out of time order: sort by day once, then cut (logs are mostly in order).
+            order = np.argsort(days, kind="stable")
+            table, days = table.take(order), days[order]
+        starts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist()]
+        for start, end in zip(starts, [*starts[1:], len(days)], strict=True):
+            day = _EPOCH + dt.timedelta(days=int(days[start]))
+            self._tables.setdefault(day, []).append(table.slice(start, end - start))
         self._buffered += table.num_rows
         if self._buffered >= self.max_buffered:
             self.flush()
