@@ -84,7 +84,7 @@ def caller(
     )
     principal: Principal | None = None
     try:
-        with runtime.store.engine.connect() as db:
+        with runtime.reading() as db:
             if not token:
                 raise AuthError("no token: send Authorization: Bearer <token>")
             principal, device_id = credentials.authenticate_with_device(

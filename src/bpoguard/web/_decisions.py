@@ -220,7 +220,7 @@ def _purpose_fields(runtime: Runtime, interaction_id: int) -> tuple[FieldType, .
     """The fields the interaction's purpose shows; every field when it is unknown (denied)."""
     known = runtime.purposes.get(interaction_id)
     if known is None:
-        with runtime.store.engine.connect() as conn:
+        with runtime.reading() as conn:
             row = conn.execute(_PURPOSE_OF, {"id": interaction_id}).first()
         if row is None:
             return tuple(FieldType)  # not remembered: it may be opened later

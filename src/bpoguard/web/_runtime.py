@@ -10,12 +10,14 @@ threads at once; the decisions asked for together are committed together
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from bpoguard.access import Verb
 from bpoguard.audit import AuditSink, DecisionListener, DecisionRecord
@@ -63,8 +65,38 @@ class Runtime:
         # sets closed_at only), so they may be remembered; whether it is still open, and
         # whose it is, the guard reads afresh for every decision.
         self.purposes: dict[int, tuple[str, str]] = {}
+        self._reader: Connection | None = None
+        self._reader_busy = False
         self._refreshed = time.monotonic()
         self._committed = time.monotonic()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for the short reads before a decision (credentials, purposes).
+
+        Kept open between requests: checking a connection out of the pool and
+        resetting it on return cost as much as the read itself. Each use ends with
+        a rollback, so no transaction (and no stale snapshot) outlives it; a
+        database error drops it, and the next use opens a fresh one.
+        """
+        if self._reader_busy:  # not expected (handlers do not nest); never shared
+            with self.store.engine.connect() as conn:
+                yield conn
+            return
+        if self._reader is None:
+            self._reader = self.store.engine.connect()
+        conn = self._reader
+        self._reader_busy = True
+        try:
+            yield conn
+        except SQLAlchemyError:
+            self._reader = None
+            conn.invalidate()
+            raise
+        finally:
+            self._reader_busy = False
+            if self._reader is conn:
+                conn.rollback()
 
     def now(self) -> dt.datetime:
         """The moment a request is decided at."""
@@ -133,4 +165,7 @@ class Runtime:
         try:
             self.lake.commit()
         finally:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
             self.workspace.close()

@@ -327,14 +327,16 @@ def _handlers(app: FastAPI, runtime: Runtime) -> None:
         return problem(500, "internal_error", "internal error; the request was not completed")
 
 
+_SEARCH_PATH = f"{API}/search"
 _DECISION_PATH = re.compile(rf"{API}/customers/(\d{{1,19}})/(view|reveal|verify)")
 
 
 def _decision_of(request: Request) -> tuple[Verb | None, int | None]:
     """Which decision a request asks for, read from its path (the body may not parse)."""
-    if request.url.path == f"{API}/search":
+    path = request.scope["path"]  # request.url would build a whole URL object first
+    if path == _SEARCH_PATH:
         return Verb.SEARCH, BULK  # a search is a decision over no single customer
-    match = _DECISION_PATH.fullmatch(request.url.path)
+    match = _DECISION_PATH.fullmatch(path)
     if match is None:
         return None, None
     return Verb(match.group(2)), int(match.group(1))
