@@ -1,6 +1,12 @@
 """Ledger benchmarks: append throughput, full verify, proof latency, bytes per entry.
 
     .venv/bin/python benchmarks/bench_ledger.py [--quick] [--workdir DIR]
+    .venv/bin/python benchmarks/bench_ledger.py --append-cost [--db URL]
+
+``--append-cost`` times only what the guard pays a view: one entry appended
+with ``append_within`` inside the caller's transaction (median and p99 of the
+call alone, and of begin + append + commit), and on SQLite counts the
+statements the driver runs for it.
 
 Figures are medians of several runs on SQLite files (synchronous=FULL for
 appends). The 10,000,000-entry proof benchmark builds the node table directly
@@ -130,16 +136,82 @@ def proof_latency_us(ledger: Ledger, n: int, samples: int) -> tuple[float, float
     return statistics.median(inclusion) * 1e6, statistics.median(consistency) * 1e6
 
 
+def guard_entry(i: int) -> dict[str, object]:
+    """An entry shaped as bpoguard.audit writes a view decision."""
+    return {
+        "v": 1,
+        "kind": "access",
+        "t": "2026-11-23T10:15:02Z",
+        "staff": "MUM1-A0042",
+        "verb": "view",
+        "customer": 100_000 + i,
+        "fields": ["name", "phone", "card_number", "address", "date_of_birth"],
+        "interaction": 7_000_000 + i,
+        "device": "MUM1-D0042",
+        "ip": "10.20.1.42",
+        "site": "MUM-1",
+        "decision": "allow",
+        "reasons": ["inside_interaction"],
+    }
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def append_cost(work: Path, url: str | None, n: int) -> None:
+    """One-entry appends inside the caller's transaction, as the guard's audit sink makes."""
+    if url is None:
+        store, ledger = fresh(work, "append-cost")
+    else:
+        store = Store(url)
+        store.migrate()
+        ledger = Ledger(store, Signer(Ed25519PrivateKey.generate(), ORIGIN))
+    ledger.append_many([guard_entry(i) for i in range(1000)])
+    if store.is_sqlite:
+        seen: list[str] = []
+        with store.engine.begin() as conn:
+            raw = conn.connection.dbapi_connection
+            raw.set_trace_callback(seen.append)  # type: ignore[union-attr]
+            for i in range(100):
+                ledger.append_within(conn, [guard_entry(i)])
+            raw.set_trace_callback(None)  # type: ignore[union-attr]
+        run = [s for s in seen if not s.startswith("BEGIN")]
+        print(f"  statements a one-entry append (SQLite, by the driver): {len(run) / 100:.2f}")
+    inner, whole = [], []
+    for i in range(n):
+        began = time.perf_counter()
+        with store.engine.begin() as conn:
+            start = time.perf_counter()
+            ledger.append_within(conn, [guard_entry(i)])
+            inner.append(time.perf_counter() - start)
+        whole.append(time.perf_counter() - began)
+    for name, samples in (("append_within alone", inner), ("begin + append + commit", whole)):
+        med, p99 = statistics.median(samples) * 1e6, percentile(samples, 0.99) * 1e6
+        print(f"  {name:24s} median {med:7.0f} us   p99 {p99:7.0f} us   ({n:,} appends)")
+    store.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--append-cost", action="store_true", help="only one-entry appends")
+    parser.add_argument("--db", default=None, help="with --append-cost: a PostgreSQL URL")
+    parser.add_argument("--appends", type=int, default=5_000, help="with --append-cost")
     args = parser.parse_args()
     quick = args.quick
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-ledger-"))
     work.mkdir(parents=True, exist_ok=True)
     runs = 3
-    print(f"machine: {os.cpu_count()} cores; work dir {work}")
+    print(
+        f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; work dir {work}"
+    )
+    if args.append_cost:
+        print(f"one-entry append_within, {'PostgreSQL' if args.db else 'SQLite'}:")
+        append_cost(work, args.db, args.appends)
+        return
 
     for writers in (1, 4):
         for batch, total, safe in (

@@ -13,6 +13,7 @@ the verifier's function, which encodes it or raises its ProofError.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from bpoguard.ledger.verifier import MAX_SAFE_INTEGER, canonical_json
@@ -21,21 +22,37 @@ from bpoguard.ledger.verifier import MAX_SAFE_INTEGER, canonical_json
 _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
+_SCALARS = (str, bool, type(None))
+
+
 def _plain(value: Any) -> bool:
     """True if the value is made only of exact JSON types the C encoder writes canonically."""
     kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
     if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str or not key.isascii() or not _plain(item):
+        for key in value:
+            if type(key) is not str or not key.isascii():
                 return False
-        return True
+        return _all_plain(value.values())
     if kind is list or kind is tuple:
-        return all(_plain(item) for item in value)
-    return False
+        return _all_plain(value)
+    return _all_plain((value,))
+
+
+def _all_plain(items: Iterable[Any]) -> bool:
+    # Scalars are checked inline rather than by a call each: they are most of an entry.
+    for item in items:
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is int:
+            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                return False
+        elif kind is dict or kind is list or kind is tuple:
+            if not _plain(item):
+                return False
+        else:
+            return False
+    return True
 
 
 def encode(value: Any) -> bytes:
