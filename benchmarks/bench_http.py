@@ -86,6 +86,7 @@ def app_factory():  # type: ignore[no-untyped-def]
         home=Path(os.environ["BENCH_HOME"]),
         trusted_proxies=parse_networks(["127.0.0.1/32"]),
         clock=clock,
+        group_limit=int(os.environ.get("BENCH_GROUP_LIMIT", "32")),
     )
     return create_app(settings)
 
@@ -93,8 +94,8 @@ def app_factory():  # type: ignore[no-untyped-def]
 # --- the world ----------------------------------------------------------------------------
 
 
-def build(home: Path, agents: int) -> None:
-    workspace.init(home)
+def build(home: Path, agents: int, db: str | None = None) -> None:
+    workspace.init(home, db)  # the workspace's config names the database from then on
     with Workspace.open(home) as ws:
         # About a quarter of a BPO's agents are on shift at its busiest moment.
         config = SimConfig(agents=agents, customers=5_000, days=1, scenarios="none", guard=True)
@@ -171,10 +172,10 @@ def free_port() -> int:
 
 
 def start_server(
-    home: Path, at: dt.datetime, workers: int, port: int, protocol: str
+    home: Path, at: dt.datetime, workers: int, port: int, protocol: str, group_limit: int
 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "BENCH_HOME": str(home), "BENCH_AT": at.isoformat(),
-           "BENCH_T0": str(time.time())}  # fmt: skip
+           "BENCH_T0": str(time.time()), "BENCH_GROUP_LIMIT": str(group_limit)}  # fmt: skip
     command = [sys.executable, "-m", "uvicorn", "bench_http:app_factory", "--factory",
                "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
                "--workers", str(workers), "--no-access-log", "--no-proxy-headers",
@@ -342,6 +343,11 @@ def in_process(home: Path, agent: Agent, at: dt.datetime, count: int = 500) -> l
     return samples
 
 
+def _on_postgres(home: Path) -> bool:
+    with Workspace.open(home) as ws:
+        return not ws.store.is_sqlite
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--home", type=Path, help="reuse (or build here) the simulated workspace")
@@ -349,6 +355,12 @@ def main() -> None:
     parser.add_argument("--world", type=int, default=900, help="agents in the simulated BPO")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--group-limit",
+        type=int,
+        default=32,
+        help="decisions committed together at most (1: no group commit)",
+    )
     parser.add_argument("--duration", type=int, default=15, help="seconds of load")
     parser.add_argument(
         "--http",
@@ -363,7 +375,7 @@ def main() -> None:
     home = args.home or workdir / "ws"
     if not (home / "config.toml").exists():
         print(f"building a simulated BPO of {args.world} agents in {home} ...", file=sys.stderr)
-        build(home, args.world)
+        build(home, args.world, args.db)
     at, agents = on_shift(home, SimConfig().start)
     if len(agents) < args.agents:
         raise SystemExit(f"only {len(agents)} agents on shift; give a larger --world")
@@ -371,7 +383,7 @@ def main() -> None:
     system = credentials_for(home, agents, at)
     port = free_port()
     protocol = HTTP_PROTOCOL if args.http == "auto" else _H11
-    server = start_server(home, at, args.workers, port, protocol)
+    server = start_server(home, at, args.workers, port, protocol, args.group_limit)
     base = f"http://127.0.0.1:{port}"
     try:
         with Workspace.open(home) as ws, ws.store.engine.connect() as conn:
@@ -396,6 +408,8 @@ def main() -> None:
         "agents": len(agents),
         "workers": args.workers,
         "http": protocol.rsplit(":", 1)[1],
+        "group_limit": args.group_limit,
+        "database": "postgresql" if _on_postgres(home) else "sqlite",
         "cpus": os.cpu_count(),
         "load_average_1m": os.getloadavg()[0],
         "views": figures["requests"],

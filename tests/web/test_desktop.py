@@ -116,6 +116,21 @@ def test_agent_signs_in_sees_the_slice_verifies_reveals_and_reads_a_denial(
             shown = page.locator("#revealed output").inner_text()
             assert shown == _plain(web.home, desk.customers[0], field)
 
+        # Search by the caller's phone number: their row comes back masked, the value
+        # searched for is not echoed, and a number nobody has finds nobody.
+        phone = _plain(web.home, desk.customers[0], FieldType.PHONE)
+        page.select_option("#search select", FieldType.PHONE.value)
+        page.fill("#search input[name=value]", phone)
+        page.click("#search button")
+        results = page.locator("#results").inner_text()
+        assert f"Customer {desk.customers[0]}" in results
+        assert phone not in results and phone not in page.content()
+        assert "•" in results
+        page.select_option("#search select", FieldType.PHONE.value)
+        page.fill("#search input[name=value]", "+44 7700 900000")
+        page.click("#search button")
+        assert page.locator("#no-results").count() == 1
+
         clock.at = desk.at + dt.timedelta(hours=10)  # the shift is over; the token is not
         page.goto(f"{base}/desktop")
         assert "outside their shift" in page.locator("#denial").inner_text()

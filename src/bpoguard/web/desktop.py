@@ -1,8 +1,8 @@
 """The agent desktop: one server-rendered page showing the open call's customer as a slice.
 
 The agent signs in with their token and the desk's device credential, which
-are kept in HttpOnly, SameSite=Strict cookies. Every slice, check and reveal
-on the page is the same guard decision the API makes (and is recorded the
+are kept in HttpOnly, SameSite=Strict cookies. Every slice, check, reveal and
+search on the page is the same guard decision the API makes (and is recorded the
 same way); the page only renders it.
 """
 
@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from bpoguard.fields import CATALOGUE, FieldType
+from bpoguard.guard.service import SEARCHABLE
 from bpoguard.web import _decisions as decide
 from bpoguard.web import credentials
 from bpoguard.web._auth import DEVICE_COOKIE, TOKEN_COOKIE, Caller, caller, source_of
@@ -29,6 +30,7 @@ _HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(_HERE / "templates"))
 
 _LABELS = {f: spec.label for f, spec in CATALOGUE.items()}
+_SEARCHABLE = sorted(SEARCHABLE, key=lambda f: f.value)
 
 
 def mount_static(app: FastAPI) -> None:
@@ -128,6 +130,29 @@ def desktop_router(runtime: Runtime) -> APIRouter:
         revealed = (_LABELS.get(field, field.value), result.value or "")
         return await _desk(runtime, request, who, revealed=revealed)
 
+    @router.post("/desktop/search", response_class=HTMLResponse)
+    async def search(
+        request: Request,
+        interaction_id: Annotated[int, Form(gt=0, lt=2**63)],
+        field: Annotated[FieldType, Form()],
+        value: Annotated[str, Form(min_length=1, max_length=200)],
+    ) -> Response:
+        _same_origin(request)
+        who = _signed_in(runtime, request)
+        if who is None:
+            return _render(request, status=401, error="Signed out: sign in again")
+        try:
+            result = await decide.search(runtime, who, interaction_id, field, value, None, None)
+        except ApiError as err:
+            return await _desk(runtime, request, who, denial=err)
+        # The value searched for is not echoed back: it stays in the agent's own field.
+        rows = [
+            (row.customer_id, [(_LABELS.get(f, f.value), v) for f, v in row.values.items()])
+            for row in result.rows
+        ]
+        found = {"rows": rows, "truncated": result.truncated, "by": _LABELS.get(field, field.value)}
+        return await _desk(runtime, request, who, found=found)
+
     return router
 
 
@@ -146,6 +171,7 @@ async def _desk(
     context["call"] = call
     context["revealable"] = [(f.value, _LABELS.get(f, f.value)) for f in call.revealable]
     context["verifiable"] = [(f.value, _LABELS.get(f, f.value)) for f in _verifiable(call)]
+    context["searchable"] = [(f.value, _LABELS.get(f, f.value)) for f in _SEARCHABLE]
     try:
         result = await decide.view(runtime, who, call.customer_id, call.id, None)
         context["slice"] = [(_LABELS.get(f, f.value), v) for f, v in result.values.items()]
