@@ -80,3 +80,11 @@ def test_any_text_is_recognised_without_raising(text: str) -> None:
     sighting = recognise([(None, text), ("card", text)])
     for found in sighting.found:
         assert found.canonical  # only values that passed a validator
+
+
+def test_long_runs_of_mask_characters_and_letters_are_read_in_linear_time() -> None:
+    # These once backtracked without end (nested quantifiers, an e-mail pattern
+    # retried from every position); now they finish and still find the card.
+    assert (F.CARD_NUMBER, "4111111111111111") in _found((None, "x" * 700 + "}4111 1111 1111 1111"))
+    assert _found((None, "ab." * 5000)) == set()
+    assert recognise([(None, "x " * 8000)]).found == []

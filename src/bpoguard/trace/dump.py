@@ -181,7 +181,10 @@ def _sniff(text: str) -> type[csv.Dialect] | None:
     except csv.Error:
         return None
     # The sniffer finds a "delimiter" in prose too: demand a steady column count.
-    widths = {len(row) for row in csv.reader(lines, dialect)}
+    try:
+        widths = {len(row) for row in csv.reader(lines, dialect)}
+    except csv.Error:
+        return None
     if min(widths) < 2 or max(widths) - min(widths) > 2:
         return None
     return dialect
@@ -232,13 +235,21 @@ def _clip(value: str, stats: ReadStats) -> str | None:
     return value
 
 
+def _first_row(sample: str, dialect: type[csv.Dialect]) -> list[str]:
+    lines = sample.lstrip("\ufeff").splitlines()
+    try:
+        return next(csv.reader(lines[:1], dialect), [])
+    except csv.Error:
+        return []
+
+
 def _csv(lines: Iterator[str], sample: str, stats: ReadStats) -> Iterator[Cells]:
     dialect = _sniff(sample) or csv.excel
     try:
         has_header = csv.Sniffer().has_header(sample)
     except csv.Error:
         has_header = False
-    first = next(csv.reader([sample.lstrip("\ufeff").split("\n", 1)[0]], dialect), [])
+    first = _first_row(sample, dialect)
     # The sniffer misses headers over columns of text; a first row with no digit
     # and no address in it is a header in any dump we have seen.
     has_header = has_header or _is_header([c.strip() or None for c in first])

@@ -23,7 +23,15 @@ from bpoguard.ledger import Ledger
 from bpoguard.store import models as m
 from bpoguard.trace.accesses import Access, access_index, accesses_of
 from bpoguard.trace.dump import ReadStats, read_dump
-from bpoguard.trace.matcher import AMBIGUOUS, MATCHED, Matcher, RecordMatch, clients
+from bpoguard.trace.matcher import (
+    AMBIGUOUS,
+    MATCHED,
+    NOTHING,
+    PARTIAL_ONLY,
+    Matcher,
+    RecordMatch,
+    clients,
+)
 from bpoguard.trace.scoring import Attribution, Suspect, attribute
 from bpoguard.workspace import Workspace
 
@@ -75,15 +83,65 @@ def trace_leak(
     options = options or LeakOptions()
     stats = ReadStats()
     window_end = _window_end(options.first_seen)
+    found = _match(ws, vault, path, options, stats, window_end, progress)
+    lake = ws.settings.lake_dir
+    index = access_index(lake, window_end, options.include_denied)
+    details = accesses_of(lake, found.ids, window_end, options.include_denied)
+    relevant = _relevant(details, found.kept, {name: k for k, name in enumerate(index.people)})
+    attribution = attribute(index, found.ids, relevant)
+    shown = attribution.ranking[:EVIDENCE_FOR]
+    evidence = _evidence(details, shown)
+    named = [p for h in found.hits for p in h["named"]]
+    with ws.store.engine.connect() as conn:
+        staff = _staff(conn, [s.person for s in attribution.ranking] + named)
+    return LeakTrace(
+        dump_name=path.name,
+        stats=stats,
+        options=options,
+        window_end=window_end,
+        counts=found.counts,
+        records=found.kept,
+        refs=found.refs,
+        canary_hits=found.hits,
+        attribution=attribution,
+        staff=staff,
+        evidence=evidence,
+        ledger=_proofs(ws, evidence),
+        distinct_customers=len(found.ids),
+        vault_empty=found.vault_empty,
+    )
+
+
+@dataclass
+class _Found:
+    kept: list[RecordMatch]
+    counts: dict[str, int]
+    ids: list[int]
+    refs: dict[int, tuple[str, str]]
+    hits: list[dict[str, Any]]
+    vault_empty: bool
+
+
+def _match(
+    ws: Workspace,
+    vault: Vault,
+    path: Path,
+    options: LeakOptions,
+    stats: ReadStats,
+    window_end: dt.datetime | None,
+    progress: Progress | None,
+) -> _Found:
+    """Read and match the dump; the customers found, their references and any canaries."""
     with ws.store.engine.connect() as conn:
         matcher = Matcher(conn, vault, clients(conn))
         kept = _matched(matcher.match_all(read_dump(path, stats, options.max_records)), progress)
+        by_status = matcher.stats.by_status
         counts = {
             "records": matcher.stats.records,
-            "matched": matcher.stats.by_status[MATCHED],
-            "ambiguous": matcher.stats.by_status[AMBIGUOUS],
-            "partial_only": matcher.stats.by_status["partial only"],
-            "nothing_we_hold": matcher.stats.by_status["nothing we hold"],
+            "matched": by_status[MATCHED],
+            "ambiguous": by_status[AMBIGUOUS],
+            "partial_only": by_status[PARTIAL_ONLY],
+            "nothing_we_hold": by_status[NOTHING],
             "lookups": matcher.stats.lookups,
         }
         ids = sorted({r.customer_id for r in kept if r.customer_id is not None})
@@ -91,33 +149,7 @@ def trace_leak(
         vault_empty = not ids and key_status(conn, vault.keys).values == 0
         refs = _refs(conn, ids)
         hits = _canary_hits(conn, ids, refs, window_end)
-    lake = ws.settings.lake_dir
-    index = access_index(lake, window_end, options.include_denied)
-    details = accesses_of(lake, ids, window_end, options.include_denied)
-    relevant = _relevant(details, kept, {name: k for k, name in enumerate(index.people)})
-    attribution = attribute(index, ids, relevant)
-    people = [s.person for s in attribution.ranking[:EVIDENCE_FOR]]
-    people += [p for h in hits for p in h["named"] if p not in people]
-    evidence = _evidence(details, attribution.ranking[:EVIDENCE_FOR], kept)
-    with ws.store.engine.connect() as conn:
-        staff = _staff(conn, [s.person for s in attribution.ranking] + people)
-    trace = LeakTrace(
-        dump_name=path.name,
-        stats=stats,
-        options=options,
-        window_end=window_end,
-        counts=counts,
-        records=kept,
-        refs=refs,
-        canary_hits=hits,
-        attribution=attribution,
-        staff=staff,
-        evidence=evidence,
-        distinct_customers=len(ids),
-        vault_empty=vault_empty,
-    )
-    trace.ledger = _proofs(ws, evidence)
-    return trace
+    return _Found(kept, counts, ids, refs, hits, vault_empty)
 
 
 def _window_end(first_seen: dt.date | None) -> dt.datetime | None:
@@ -203,7 +235,7 @@ def _relevant(
 
 
 def _evidence(
-    details: Sequence[Access], ranked: Sequence[Suspect], kept: Sequence[RecordMatch]
+    details: Sequence[Access], ranked: Sequence[Suspect]
 ) -> dict[str, dict[int, list[Access]]]:
     wanted = {s.person: set(s.records) for s in ranked}
     evidence: dict[str, dict[int, list[Access]]] = {p: {} for p in wanted}

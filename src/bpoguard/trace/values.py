@@ -51,7 +51,9 @@ _IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{4}){2,7}(?:[ -]?[A-Za
 _NINO = re.compile(r"\b[A-Za-z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-Da-d]\b")
 _TOKEN = re.compile(r"\b[A-Za-z0-9]{7,24}\b")
 # Masked values: a run of mask characters, then the digits left visible.
-_MASKED = re.compile(r"(?:[*xX•#]{2,}[ \-]?){1,5}([0-9]{2,4})\b")
+# Possessive quantifiers (Python 3.11): a long run of x's must not be re-split
+# between the groups, which backtracks without end on "xxxx...x".
+_MASKED = re.compile(r"(?:[*xX•#]{2,}+[ \-]?+){1,5}+([0-9]{2,4})\b")
 _ENDING = re.compile(
     r"(?:ending(?: in)?|ends? (?:in|with)|last ?(?:4|four|digits))\W{0,3}(\d{4})\b", re.I
 )
@@ -160,9 +162,13 @@ def _cut(text: str, match: re.Match[str]) -> str:
 def _scan(text: str, named: F | None, column: str | None) -> list[Found]:
     """Values inside free text: e-mail addresses, IBANs, NINOs, numbers, ids."""
     found: list[Found] = []
-    for match in _EMAIL.finditer(text):
-        found.extend(_classify(match.group(0), F.EMAIL, column))
-    rest = _EMAIL.sub(" ", text)
+    rest = text
+    # Only words holding an "@": an e-mail pattern run over a long line without one
+    # would retry from every position (quadratic time on a pasted page).
+    for word in (w for w in text.split() if "@" in w):
+        for match in _EMAIL.finditer(word):
+            found.extend(_classify(match.group(0), F.EMAIL, column))
+            rest = rest.replace(match.group(0), " ")
     for pattern in (_IBAN, _NINO):
         for match in pattern.finditer(rest):
             hits = _classify(match.group(0), None, column)
