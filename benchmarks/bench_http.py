@@ -362,6 +362,7 @@ def main() -> None:
         help="decisions committed together at most (1: no group commit)",
     )
     parser.add_argument("--duration", type=int, default=15, help="seconds of load")
+    parser.add_argument("--db", help="build the world on this PostgreSQL URL (new --home only)")
     parser.add_argument(
         "--http",
         choices=("auto", "h11"),

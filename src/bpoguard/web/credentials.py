@@ -22,17 +22,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    DateTime,
-    LargeBinary,
-    Row,
-    bindparam,
-    insert,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from bpoguard.errors import BpoguardError, InputError
 from bpoguard.store import models as m
@@ -202,9 +192,10 @@ def authenticate_with_device(
     token_id = _id_of(presented, TOKEN_PREFIX, "token")
     shaped = _SHAPE.fullmatch(device.strip()) if device is not None else None
     cred_id = shaped.group(2) if shaped is not None and shaped.group(1) == DEVICE_PREFIX else None
-    row = conn.execute(_BOTH, {"id": token_id, "cred": cred_id or ""}).one()
-    stored = row.t_digest if row.t_digest is not None else _DECOY
-    if not hmac.compare_digest(stored, _digest(presented)) or row.t_digest is None:
+    row = conn.execute(_BOTH, {"id": token_id, "cred": cred_id or ""}).first()
+    # Compare even when the row is missing, so that timing says nothing about ids.
+    stored = row.t_digest if row is not None else _DECOY
+    if not hmac.compare_digest(stored, _digest(presented)) or row is None:
         raise AuthError(f"unknown token {token_id}")
     if row.t_revoked is not None:
         raise AuthError(f"token {token_id} was revoked", row.t_staff)
@@ -335,22 +326,28 @@ _DEVICE = select(
 ).where(web_device_credentials.c.id == bindparam("id"))  # fmt: skip
 
 
-# Both rows in one statement that always returns one row (NULLs for a missing one).
-# Plain SQL: SQLAlchemy computes a cache key for a Core statement on every execution,
-# which for this one cost more than running it; the column types still apply.
-_BOTH = text(
-    "SELECT t.digest AS t_digest, t.kind AS t_kind, t.name AS t_name, t.staff_id AS t_staff,"
-    " t.expires_at AS t_expires, t.revoked_at AS t_revoked, d.digest AS d_digest,"
-    " d.device_id AS d_device, d.revoked_at AS d_revoked"
-    " FROM (SELECT 1 AS one) AS o"
-    " LEFT JOIN web_tokens AS t ON t.id = :id"
-    " LEFT JOIN web_device_credentials AS d ON d.id = :cred"
-).columns(
-    t_digest=LargeBinary(),
-    t_expires=DateTime(timezone=True),
-    t_revoked=DateTime(timezone=True),
-    d_digest=LargeBinary(),
-    d_revoked=DateTime(timezone=True),
+# Both rows in one statement: the token's row, and the credential's beside it when
+# there is one (no row at all when the token is unknown). A join rather than scalar
+# subqueries or plain SQL: SQLAlchemy then keeps the statement compiled and its result
+# columns mapped, where the others were rebuilt on every execution (3-4 times slower).
+_BOTH = (
+    select(
+        web_tokens.c.digest.label("t_digest"),
+        web_tokens.c.kind.label("t_kind"),
+        web_tokens.c.name.label("t_name"),
+        web_tokens.c.staff_id.label("t_staff"),
+        web_tokens.c.expires_at.label("t_expires"),
+        web_tokens.c.revoked_at.label("t_revoked"),
+        web_device_credentials.c.digest.label("d_digest"),
+        web_device_credentials.c.device_id.label("d_device"),
+        web_device_credentials.c.revoked_at.label("d_revoked"),
+    )
+    .select_from(
+        web_tokens.outerjoin(
+            web_device_credentials, web_device_credentials.c.id == bindparam("cred")
+        )
+    )
+    .where(web_tokens.c.id == bindparam("id"))
 )
 
 __all__ = [
