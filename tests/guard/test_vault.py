@@ -561,3 +561,79 @@ def test_the_vault_is_the_guards_value_source(store: Store, vault: Vault) -> Non
     _fill(store.engine, vault)
     with store.engine.connect() as conn:
         assert source.get(conn, 3, [F.PAN]) == {F.PAN: "AFZPK7190K"}
+
+
+# --- batched look-up ---------------------------------------------------------------------------
+
+_TYPED_PHONES = st.sampled_from(
+    ["+447700900123", "07700 900123", "(07700) 900-123", "+447700900999", "09876 543210", "+919876543210"]
+)  # fmt: skip
+_TYPED_CARDS = st.sampled_from(
+    ["4929000000006", "4929 0000 0000 6", "4929-0000-0000-6", "4111111111111111"]
+)
+_ANY_TEXT = st.text(max_size=20)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    phones=st.lists(st.one_of(_TYPED_PHONES, _ANY_TEXT), max_size=12),
+    cards=st.lists(st.one_of(_TYPED_CARDS, _ANY_TEXT), max_size=12),
+    client=st.sampled_from(["org-a", "org-b"]),
+)
+def test_lookup_many_answers_as_lookup_does_for_each_value(
+    store: Store, vault: Vault, phones: list[str], cards: list[str], client: str
+) -> None:
+    with store.engine.begin() as conn:
+        vault.put(conn, "org-a", 1, {F.PHONE: PHONE, F.CARD_NUMBER: CARD})
+        vault.put(conn, "org-a", 2, {F.PHONE: PHONE})  # two customers share a number
+        vault.put(conn, "org-b", 3, {F.PHONE: "+919876543210", F.CARD_NUMBER: CARD})
+    with store.engine.connect() as conn:
+        for field, values in ((F.PHONE, phones), (F.CARD_NUMBER, cards)):
+            batched = vault.lookup_many(conn, client, field, values)
+            for value in values:
+                try:
+                    one = vault.lookup(conn, client, field, value)
+                except UnicodeEncodeError:
+                    assert value not in batched  # left out, not raised
+                    continue
+                assert batched[value] == one
+            assert set(batched) <= set(values)
+
+
+def test_lookup_many_splits_long_lists_into_chunks(store: Store, vault: Vault) -> None:
+    # More distinct values than one IN (...) list holds, the real ones at both ends.
+    numbers = [f"+4477009{n:05d}" for n in range(1_234)]
+    with store.engine.begin() as conn:
+        vault.put(conn, "org-a", 1, {F.PHONE: numbers[0]})
+        vault.put(conn, "org-a", 2, {F.PHONE: numbers[-1]})
+    with store.engine.connect() as conn:
+        found = vault.lookup_many(conn, "org-a", F.PHONE, [*numbers, "07700 900000"])
+    assert len(found) == len(numbers) + 1
+    assert found[numbers[0]] == [1] and found[numbers[-1]] == [2]
+    assert found["07700 900000"] == [1]  # the national form of the first number
+    assert sum(1 for ids in found.values() if ids) == 3
+
+
+def test_lookup_many_stays_within_the_client_and_knows_no_client_without_keys(
+    store: Store, vault: Vault
+) -> None:
+    _fill(store.engine, vault)
+    with store.engine.connect() as conn:
+        assert vault.lookup_many(conn, "org-b", F.CARD_NUMBER, [CARD]) == {CARD: []}
+        assert vault.lookup_many(conn, "org-a", F.PHONE, []) == {}
+    with store.engine.begin() as conn:
+        conn.execute(insert(m.Organisation).values(
+            id="org-c", name="C", kind=m.OrgKind.CLIENT, country="GB", networks=[]))  # fmt: skip
+        assert vault.lookup_many(conn, "org-c", F.PHONE, [PHONE]) == {PHONE: []}
+
+
+def test_lookup_many_names_no_value_when_it_refuses_or_skips(store: Store, vault: Vault) -> None:
+    _fill(store.engine, vault)
+    with store.engine.connect() as conn:
+        with pytest.raises(InputError) as refused:
+            vault.lookup_many(conn, "org-a", F.NAME, ["amber owen"])
+        assert "amber" not in str(refused.value)
+        odd = "0770\ud800900123"  # a lone surrogate: not encodable, skipped silently
+        assert vault.lookup_many(conn, "org-a", F.PHONE, [odd, PHONE]) == {PHONE: [1]}

@@ -16,7 +16,8 @@ import datetime as dt
 import hashlib
 import hmac
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,6 +152,11 @@ _LOOKUP = select(vault_index.c.customer_id).where(
     vault_index.c.field == bindparam("field"),
     vault_index.c.digest == bindparam("digest"),
 )
+_LOOKUP_MANY = select(vault_index.c.digest, vault_index.c.customer_id).where(
+    vault_index.c.client_id == bindparam("client_id"),
+    vault_index.c.field == bindparam("field"),
+    vault_index.c.digest.in_(bindparam("digests", expanding=True)),
+)
 _OWNED = select(m.Customer.id).where(
     m.Customer.client_id == bindparam("client_id"),
     m.Customer.id.in_(bindparam("ids", expanding=True)),
@@ -284,6 +290,53 @@ class Vault:
         digest = blind_digest(keys.index, field_, canonical)
         params = {"client_id": client_id, "field": field_.value, "digest": digest}
         return sorted(conn.scalars(_LOOKUP, params))
+
+    def lookup_many(
+        self,
+        conn: Connection,
+        client_id: str,
+        field_: FieldType,
+        values: Iterable[str],
+        country: str | None = None,
+    ) -> dict[str, list[int]]:
+        """:meth:`lookup` for many values at once: each value given -> ids of its customers.
+
+        Each value is normalised and digested as :meth:`lookup` does, and the digests
+        are sent in lists of :data:`CHUNK` (one statement a list, never a decryption).
+        Every value gets an entry, empty when nothing matches. A value that cannot be
+        encoded as UTF-8 (a lone surrogate), on which :meth:`lookup` would fail, is
+        left out: no customer holds it, and no message names it.
+        """
+        field_ = FieldType(field_)
+        if field_ not in INDEXED:
+            known = ", ".join(sorted(f.value for f in INDEXED))
+            raise InputError(f"{field_.value} is not indexed for look-up; indexed: {known}")
+        wanted = list(dict.fromkeys(values))
+        if not wanted:
+            return {}
+        keys = self._client_keys(conn, client_id)
+        if keys is None:
+            return {value: [] for value in wanted}
+        country = country or _client_country(conn, client_id)
+        digest_of: dict[str, bytes] = {}
+        for value in wanted:
+            try:
+                digest_of[value] = blind_digest(
+                    keys.index, field_, normalise(field_, value, country)
+                )
+            except UnicodeEncodeError:
+                continue  # not text any customer value can be; the error would quote it
+        found: defaultdict[bytes, list[int]] = defaultdict(list)
+        digests = list(dict.fromkeys(digest_of.values()))
+        for start in range(0, len(digests), CHUNK):
+            params = {
+                "client_id": client_id,
+                "field": field_.value,
+                "digests": digests[start : start + CHUNK],
+            }
+            for digest, customer_id in conn.execute(_LOOKUP_MANY, params):
+                found[digest].append(customer_id)
+        return {value: sorted(found.get(digest, ())) for value, digest in digest_of.items()}
 
     # -- keys ---------------------------------------------------------------------------------
 
