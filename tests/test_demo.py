@@ -27,6 +27,8 @@ def test_demo_from_a_fresh_directory_simulates_every_seed_story(tmp_path: Path) 
     assert any(home.glob("lake/day=*/*.parquet"))
     assert "the ledger verifies" in done.stdout
     assert "Guard: every request above was decided" in done.stdout
+    assert "<- the harvester" in done.stdout
+    assert "<- in the ring" in done.stdout
 
 
 def test_demo_evidence_verifies_with_the_lone_verifier_and_fails_when_edited(
@@ -39,6 +41,12 @@ def test_demo_evidence_verifies_with_the_lone_verifier_and_fails_when_edited(
     assert result.ledger.entry["decision"] == "deny"
     harvester = next(o for o in result.guard if o.scenario == "harvester")
     assert harvester.denied > 0 and harvester.top_reason is not None
+    assert result.leak is not None and result.leak.suspects
+    assert result.leak.suspects[0]["person"] == result.leak.culprit
+    assert result.leak.report.read_text().lower().startswith("<!doctype html>")
+    assert result.complaints is not None
+    named = {r["value"] for r in result.complaints.lines if r["dimension"] == "staff"}
+    assert set(result.complaints.ring) <= named
     args = ["--entry", "entry.json", "--proof", "proof.json", "--checkpoint", "checkpoint.txt",
             "--key", (folder / "key.txt").read_text().strip()]  # fmt: skip
     ok = subprocess.run([sys.executable, "-I", "verifier.py", *args], cwd=folder,

@@ -1,7 +1,9 @@
 """The demo: a fresh workspace, a small simulated world, and what it shows.
 
 It runs every capability that exists so far and nothing else; each later
-capability adds its step here.
+capability adds its step here. Each step asks the library what an analyst
+would ask it, on the simulated world, and keeps the answer for the CLI to
+print; the ground truth is only used to say whether the answer was right.
 """
 
 from __future__ import annotations
@@ -18,8 +20,20 @@ import pyarrow.compute as pc
 from bpoguard import workspace
 from bpoguard.errors import LedgerError, WorkspaceError
 from bpoguard.events import lake
+from bpoguard.guard.keys import KeyfileProvider
+from bpoguard.guard.vault import Vault
 from bpoguard.ledger import Ledger, verifier
-from bpoguard.simulate.run import Progress, SimConfig, SimSummary, simulate
+from bpoguard.simulate.run import COMPLAINTS_NAME, Progress, SimConfig, SimSummary, simulate
+from bpoguard.trace import (
+    DumpSpec,
+    LeakOptions,
+    complaints_document,
+    leak_document,
+    leak_html,
+    make_dump,
+    trace_complaints,
+    trace_leak,
+)
 from bpoguard.workspace import Workspace
 
 MARKER = ".bpoguard-demo"  # marks a folder the demo made, and may replace
@@ -50,6 +64,28 @@ class GuardOutcome:
 
 
 @dataclass
+class LeakOutcome:
+    """A dump made from the harvester's reads, mixed with others', traced back."""
+
+    dump: Path
+    records: int
+    from_culprit: int
+    culprit: str
+    matched: int  # dump records matched to our customers
+    suspects: list[dict[str, Any]]  # the report's chosen suspects, best first
+    report: Path  # the suspect report as HTML
+
+
+@dataclass
+class ComplaintsOutcome:
+    """Customers' scam reports traced to the staff who had seen them."""
+
+    victims: int
+    lines: list[dict[str, Any]]  # the report's most significant lines
+    ring: list[str]  # the truth, for the reader to compare
+
+
+@dataclass
 class DemoResult:
     """What the demo did: the world it simulated and what its records show."""
 
@@ -58,6 +94,8 @@ class DemoResult:
     events_by_source: dict[str, int]
     guard: list[GuardOutcome]
     ledger: LedgerEvidence | None
+    leak: LeakOutcome | None = None
+    complaints: ComplaintsOutcome | None = None
 
 
 def run(
@@ -71,12 +109,50 @@ def run(
         summary = simulate(ws, config, progress)
         table = lake.dataset(ws.settings.lake_dir).to_table()
         evidence = _prove_first_harvest(ws, table, summary)
+        leak = _trace_harvest(ws, summary) if config.guard else None
+        complaints = _trace_scam_reports(ws, summary) if config.guard else None
     counts = table.group_by("source").aggregate([("source", "count")])
     by_source = dict(
         zip(counts["source"].to_pylist(), counts["source_count"].to_pylist(), strict=True)
     )
     outcomes = _guard_outcomes(table, summary) if config.guard else []
-    return DemoResult(home.absolute(), summary, by_source, outcomes, evidence)
+    return DemoResult(home.absolute(), summary, by_source, outcomes, evidence, leak, complaints)
+
+
+def _trace_harvest(ws: Workspace, summary: SimSummary) -> LeakOutcome | None:
+    """Leak 20 records, half the harvester's, half from elsewhere; ask who leaked them."""
+    if not any(s["scenario"] == "harvester" for s in summary.scenarios):
+        return None
+    folder = ws.home / "evidence" / "leak"
+    folder.mkdir(parents=True, exist_ok=True)
+    dump = folder / "dump-seen-on-a-forum.txt"
+    made = make_dump(ws, DumpSpec(kind="mixed", records=20, format="text", seed=11), dump)
+    vault = Vault(KeyfileProvider.from_dir(ws.settings.keys_dir))
+    document = leak_document(trace_leak(ws, vault, dump, LeakOptions()))
+    report = folder / "suspect-report.html"
+    report.write_text(leak_html(document), encoding="utf-8")
+    return LeakOutcome(
+        dump=dump,
+        records=made.records,
+        from_culprit=made.from_culprits,
+        culprit=made.culprits[0],
+        matched=int(document["matching"].get("customers", 0)),
+        suspects=document["suspects"],
+        report=report,
+    )
+
+
+def _trace_scam_reports(ws: Workspace, summary: SimSummary) -> ComplaintsOutcome | None:
+    """Trace the customers who reported scam calls to the staff who had seen them."""
+    ring = next((s for s in summary.scenarios if s["scenario"] == "ring"), None)
+    if ring is None:
+        return None
+    document = complaints_document(trace_complaints(ws, ws.settings.sim_dir / COMPLAINTS_NAME))
+    return ComplaintsOutcome(
+        victims=int(document.get("victims", 0)),
+        lines=[r for r in document["ranking"] if r["stands_out"]][:6] or document["ranking"][:3],
+        ring=list(ring["persons"]),
+    )
 
 
 def _guard_outcomes(table: pa.Table, summary: SimSummary) -> list[GuardOutcome]:

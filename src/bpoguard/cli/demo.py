@@ -47,10 +47,10 @@ def demo_command(
         out.print(_guard(result), soft_wrap=True)
     if result.ledger is not None:
         out.print(_ledger(result.ledger), soft_wrap=True)
-    out.print(
-        "Not yet shown: detection (the mailbox takeover and the ring leave no trace the\n"
-        "guard can refuse) and leak tracing; they are the next capabilities."
-    )
+    if result.leak is not None:
+        out.print(_leak(result.leak), soft_wrap=True)
+    if result.complaints is not None:
+        out.print(_complaints(result.complaints), soft_wrap=True)
 
 
 def _guard(result: demo.DemoResult) -> str:
@@ -85,6 +85,40 @@ def _ledger(evidence: demo.LedgerEvidence) -> str:
             "",
         ]
     )
+
+
+def _leak(leak: demo.LeakOutcome) -> str:
+    lines = [
+        f"Trace: a dump of {leak.records} records turns up ({leak.from_culprit} of them read by "
+        f"{leak.culprit}, the rest from elsewhere);",
+        f"  {leak.matched} are our customers, found through the vault's blind indexes.",
+    ]
+    if not leak.suspects:
+        lines.append("  No one accessed more of them than chance explains.")
+    for s in leak.suspects[:3]:
+        right = "  <- the harvester" if s["person"] == leak.culprit else ""
+        lines.append(
+            f"  suspect {s['rank']}: {s['person']} accessed {s['records_explained']} of them "
+            f"before the leak (p = {s['adjusted_p_value']:.1e}){right}"
+        )
+    lines.append(f"  Suspect report, each access with its ledger proof: {leak.report}")
+    return "\n".join(lines) + "\n"
+
+
+def _complaints(complaints: demo.ComplaintsOutcome) -> str:
+    ring = set(complaints.ring)
+    lines = [
+        f"Trace: {complaints.victims} customers reported scam calls; who had seen them before "
+        "their reports, more than chance explains (Fisher's exact test, false-discovery corrected):"
+    ]
+    for r in complaints.lines:
+        mark = "  <- in the ring" if r["value"] in ring else ""
+        lines.append(
+            f"  {r['dimension']:<8} {r['value']}: {r['victims_accessed']} of {r['victims']} victims, "
+            f"{r['others_accessed']} of {r['others']:,} others (q = {r['q_value']:.1e}){mark}"
+        )
+    lines.append(f"  The ring, from the ground truth: {', '.join(complaints.ring)}")
+    return "\n".join(lines) + "\n"
 
 
 def _crimes(result: demo.DemoResult) -> str:
