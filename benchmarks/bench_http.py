@@ -1,7 +1,8 @@
 """HTTP benchmark: 200 simulated agents viewing their callers' slices through `uvicorn` workers.
 
     .venv/bin/python benchmarks/bench_http.py [--home DIR] [--agents 200] [--workers 2]
-        [--duration 15] [--threads 2]
+        [--duration 15] [--threads 2] [--rate VIEWS_PER_S] [--group-limit 32]
+        [--http auto|h11] [--db POSTGRESQL_URL]
 
 A simulated BPO (SQLite, customers in the vault) is built first unless --home
 already holds one (not timed). A uvicorn server with --workers processes
@@ -221,6 +222,21 @@ def _headers(agent: Agent) -> dict[str, str]:
             "Content-Type": "application/json"}  # fmt: skip
 
 
+def cpu_seconds(server: subprocess.Popen[bytes]) -> float:
+    """User + system CPU time used so far by the server and its worker processes."""
+    pids = [server.pid]
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    ticks = 0
+    for pid in pids:
+        stat = Path(f"/proc/{pid}/stat")
+        if stat.exists():
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def peak_memory(server: subprocess.Popen[bytes]) -> list[int]:
     """VmHWM (peak resident memory, KiB) of the server's worker processes."""
     pids = [server.pid]
@@ -288,11 +304,28 @@ def lua_script(agents: list[Agent]) -> str:
 
 
 def run_wrk(
-    base: str, agents: list[Agent], threads: int, duration: int, workdir: Path, health: bool = False
+    base: str,
+    agents: list[Agent],
+    threads: int,
+    duration: int,
+    workdir: Path,
+    health: bool = False,
+    rate: float | None = None,
 ) -> dict[str, int]:
-    """wrk's figures for the agents' views (or, for a baseline, GET /api/v1/health)."""
+    """wrk's figures for the agents' views (or, for a baseline, GET /api/v1/health).
+
+    Without `rate` every connection sends its next request the moment the last
+    is answered (closed loop: the latency is then 200 / throughput by Little's
+    law). With `rate`, each agent pauses between views, a random 0 to 2x the
+    pause that offers `rate` views/s in all: agents working at a pace, the
+    latency that of a server not saturated.
+    """
     script = workdir / "views.lua"
-    script.write_text(_HEALTH if health else lua_script(agents))
+    text = _HEALTH if health else lua_script(agents)
+    if rate:
+        pause_ms = round(1000 * len(agents) / rate)
+        text += f"\ndelay = function()\n  return math.random(0, {2 * pause_ms})\nend\n"
+    script.write_text(text)
     target = f"{base}/api/v1/health" if health else base
     result = subprocess.run(
         [str(WRK), "-t", str(threads), "-c", str(len(agents)), "-d", f"{duration}s",
@@ -362,6 +395,12 @@ def main() -> None:
         help="decisions committed together at most (1: no group commit)",
     )
     parser.add_argument("--duration", type=int, default=15, help="seconds of load")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="views/s offered by all agents together "
+        "(each pauses between views); default: as fast as answered",
+    )
     parser.add_argument("--db", help="build the world on this PostgreSQL URL (new --home only)")
     parser.add_argument(
         "--http",
@@ -394,7 +433,9 @@ def main() -> None:
             before = Ledger.for_workspace(ws).size()
         baseline = run_wrk(base, agents, args.threads, max(3, args.duration // 3), workdir, True)
         alone = one_at_a_time(base, agents[0])
-        figures = run_wrk(base, agents, args.threads, args.duration, workdir)
+        cpu_before = cpu_seconds(server)
+        figures = run_wrk(base, agents, args.threads, args.duration, workdir, rate=args.rate)
+        cpu_used = cpu_seconds(server) - cpu_before
         with Workspace.open(home) as ws:
             after = Ledger.for_workspace(ws).size()
         memory = peak_memory(server)
@@ -410,11 +451,14 @@ def main() -> None:
         "workers": args.workers,
         "http": protocol.rsplit(":", 1)[1],
         "group_limit": args.group_limit,
+        "offered_views_per_s": args.rate,
         "database": "postgresql" if _on_postgres(home) else "sqlite",
         "cpus": os.cpu_count(),
         "load_average_1m": os.getloadavg()[0],
         "views": figures["requests"],
         "views_per_s": round(figures["requests"] / seconds, 1),
+        # CPU the server spent per view: less sensitive to a shared machine than rates.
+        "server_cpu_ms_per_view": round(1000 * cpu_used / max(1, figures["requests"]), 2),
         "median_ms": figures["p50_us"] / 1000,
         "p99_ms": figures["p99_us"] / 1000,
         "max_ms": figures["max_us"] / 1000,
