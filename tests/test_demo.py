@@ -28,6 +28,7 @@ def test_demo_from_a_fresh_directory_simulates_every_seed_story(tmp_path: Path) 
     assert "the ledger verifies" in done.stdout
     assert "Guard: every request above was decided" in done.stdout
     assert "<- the harvester" in done.stdout
+    assert "Detect: " in done.stdout
     assert "<- in the ring" in done.stdout
 
 
@@ -41,6 +42,10 @@ def test_demo_evidence_verifies_with_the_lone_verifier_and_fails_when_edited(
     assert result.ledger.entry["decision"] == "deny"
     harvester = next(o for o in result.guard if o.scenario == "harvester")
     assert harvester.denied > 0 and harvester.top_reason is not None
+    assert result.detect is not None and result.detect.alerts > 0
+    top_two = {str(item["person"]) for item in result.detect.top[:2]}
+    assert {result.detect.culprits[p] for p in top_two} == {"harvester", "leaver"}
+    assert all(item["reasons"] for item in result.detect.top)
     assert result.leak is not None and result.leak.suspects
     assert result.leak.suspects[0]["person"] == result.leak.culprit
     assert result.leak.report.read_text().lower().startswith("<!doctype html>")

@@ -8,6 +8,7 @@ print; the ground truth is only used to say whether the answer was right.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bpoguard import workspace
+from bpoguard.detect import pipeline
 from bpoguard.errors import LedgerError, WorkspaceError
 from bpoguard.events import lake
 from bpoguard.guard.keys import KeyfileProvider
@@ -64,6 +66,16 @@ class GuardOutcome:
 
 
 @dataclass
+class DetectOutcome:
+    """Detection over the lake: alerts raised, and the people ranked by risk."""
+
+    alerts: int
+    persons: int
+    top: list[dict[str, Any]]  # risk top 5: person, score, reasons
+    culprits: dict[str, str]  # person -> scenario, from the ground truth
+
+
+@dataclass
 class LeakOutcome:
     """A dump made from the harvester's reads, mixed with others', traced back."""
 
@@ -94,6 +106,7 @@ class DemoResult:
     events_by_source: dict[str, int]
     guard: list[GuardOutcome]
     ledger: LedgerEvidence | None
+    detect: DetectOutcome | None = None
     leak: LeakOutcome | None = None
     complaints: ComplaintsOutcome | None = None
 
@@ -109,6 +122,7 @@ def run(
         summary = simulate(ws, config, progress)
         table = lake.dataset(ws.settings.lake_dir).to_table()
         evidence = _prove_first_harvest(ws, table, summary)
+        detected = _detect(ws, summary, config)
         leak = _trace_harvest(ws, summary) if config.guard else None
         complaints = _trace_scam_reports(ws, summary) if config.guard else None
     counts = table.group_by("source").aggregate([("source", "count")])
@@ -116,7 +130,19 @@ def run(
         zip(counts["source"].to_pylist(), counts["source_count"].to_pylist(), strict=True)
     )
     outcomes = _guard_outcomes(table, summary) if config.guard else []
-    return DemoResult(home.absolute(), summary, by_source, outcomes, evidence, leak, complaints)
+    return DemoResult(
+        home.absolute(), summary, by_source, outcomes, evidence, detected, leak, complaints
+    )
+
+
+def _detect(ws: Workspace, summary: SimSummary, config: SimConfig) -> DetectOutcome:
+    """Run detection on DuckDB over the whole lake, as of the day after the world ends."""
+    as_of = config.start + dt.timedelta(days=config.days)
+    done = pipeline.run(ws, today=as_of)
+    with ws.store.engine.connect() as conn:
+        top = pipeline.top(conn, 5)
+    culprits = {p: s["scenario"] for s in summary.scenarios for p in s["persons"]}
+    return DetectOutcome(done.alerts_total, done.persons, top, culprits)
 
 
 def _trace_harvest(ws: Workspace, summary: SimSummary) -> LeakOutcome | None:

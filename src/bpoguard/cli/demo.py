@@ -47,6 +47,8 @@ def demo_command(
         out.print(_guard(result), soft_wrap=True)
     if result.ledger is not None:
         out.print(_ledger(result.ledger), soft_wrap=True)
+    if result.detect is not None:
+        out.print(_detect(result.detect), soft_wrap=True)
     if result.leak is not None:
         out.print(_leak(result.leak), soft_wrap=True)
     if result.complaints is not None:
@@ -85,6 +87,20 @@ def _ledger(evidence: demo.LedgerEvidence) -> str:
             "",
         ]
     )
+
+
+def _detect(detected: demo.DetectOutcome) -> str:
+    lines = [
+        f"Detect: {detected.alerts} alerts over {detected.persons} people; "
+        "the five highest risks, with why:"
+    ]
+    for k, item in enumerate(detected.top, 1):
+        scenario = detected.culprits.get(str(item["person"]))
+        mark = f"  <- the {scenario}" if scenario else ""
+        lines.append(f"  {k}. {item['person']} (risk {float(item['score']):.1f}){mark}")
+        for reason in list(item.get("reasons", []))[:2]:
+            lines.append(f"       {reason}")
+    return "\n".join(lines) + "\n"
 
 
 def _leak(leak: demo.LeakOutcome) -> str:
