@@ -5,8 +5,10 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bpoguard.errors import InputError
 from bpoguard.fields import FieldType as F
-from bpoguard.trace.values import recognise
+from bpoguard.trace.values import COUNTRIES, SAME_IN_EVERY_COUNTRY, recognise
+from bpoguard.validators import validate
 
 CARD = "4960915376413372"  # passes Luhn, Visa prefix
 IBAN = "GB62BARC20097733149208"
@@ -88,3 +90,26 @@ def test_long_runs_of_mask_characters_and_letters_are_read_in_linear_time() -> N
     assert (F.CARD_NUMBER, "4111111111111111") in _found((None, "x" * 700 + "}4111 1111 1111 1111"))
     assert _found((None, "ab." * 5000)) == set()
     assert recognise([(None, "x " * 8000)]).found == []
+
+
+_COUNTRY_FREE_SAMPLES = st.sampled_from(
+    [CARD, "4960915376413373", IBAN, "gb62 barc 2009 7733 1492 08", "SN426942C", "AFZPK7190K",
+     "A@B.CO", "x@y", "4111111111111111", "5500 0000 0000 0004"]
+)  # fmt: skip
+
+
+@given(
+    field=st.sampled_from(sorted(SAME_IN_EVERY_COUNTRY, key=lambda f: f.value)),
+    text=st.one_of(
+        _COUNTRY_FREE_SAMPLES, st.text(alphabet="0123456789 AGBZNPKafz@.-", max_size=24)
+    ),
+)
+def test_fields_validated_once_are_valid_alike_in_every_country(field: F, text: str) -> None:
+    # recognise validates these once, not once a country: the validators must agree.
+    outcomes = set()
+    for country in COUNTRIES:
+        try:
+            outcomes.add(validate(field, text, country))
+        except InputError:
+            outcomes.add(None)
+    assert len(outcomes) == 1

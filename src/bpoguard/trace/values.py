@@ -21,6 +21,10 @@ from bpoguard.fields import FieldType as F
 from bpoguard.validators import validate
 
 COUNTRIES = ("GB", "US", "IN")
+# Field types whose validation and normal form ignore the country (a card number is
+# valid everywhere or nowhere): validated once, not once a country. A test holds the
+# validators to it.
+SAME_IN_EVERY_COUNTRY: frozenset[F] = frozenset({F.CARD_NUMBER, F.EMAIL, F.IBAN, F.NINO, F.PAN})
 _TODAY = date(2026, 1, 1)  # only a date of birth's age check reads it; we look for no dates
 
 # Column names that say what a column holds, in the words dumps use.
@@ -222,12 +226,13 @@ def _classify(text: str, named: F | None, column: str | None) -> list[Found]:
         # spaces and dashes, so hand them the compact form; phones and e-mails as typed.
         text_in = value if field in (F.PHONE, F.EMAIL) or not compact.isalnum() else compact
         by_canonical: dict[str, list[str]] = {}
-        for country in COUNTRIES:
+        everywhere = field in SAME_IN_EVERY_COUNTRY
+        for country in COUNTRIES[:1] if everywhere else COUNTRIES:
             try:
                 canonical = validate(field, text_in, country, today=_TODAY)
             except InputError:
                 continue
-            by_canonical.setdefault(canonical, []).append(country)
+            by_canonical.setdefault(canonical, []).extend(COUNTRIES if everywhere else [country])
         for canonical, countries in by_canonical.items():
             found.append(Found(field, canonical, tuple(countries), column))
     return found
