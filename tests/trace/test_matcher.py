@@ -50,6 +50,8 @@ def test_batched_matching_gives_the_same_answers_as_one_by_one(
     records = _records(world, tmp_path)
     # Small blocks, so that the repeats across blocks and the learning of columns are tested.
     monkeypatch.setattr(matcher_module, "BLOCK", 37)
+    monkeypatch.setattr(matcher_module, "FIRST_BLOCK", 11)
+    monkeypatch.setattr(matcher_module, "LEARN_AFTER", 20)  # columns learn within the dump
     with Workspace.open(world.home) as ws:
         expected, lookups = _one_by_one(ws, records)
         statements = 0

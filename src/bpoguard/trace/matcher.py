@@ -35,6 +35,9 @@ LEARN_AFTER = 200
 # Records whose values are looked up in one batch: large enough that the look-ups
 # cost a few statements per client and field, small enough that memory stays bounded.
 BLOCK = 5_000
+# The first block is smaller: once a column has taught which field types match in
+# it (LEARN_AFTER), the next blocks look up only those.
+FIRST_BLOCK = 1_000
 
 MATCHED = "matched"
 AMBIGUOUS = "ambiguous"
@@ -116,11 +119,12 @@ class Matcher:
     def match_all(self, records: Iterable[Cells]) -> Iterator[RecordMatch]:
         """Match each record, a block at a time: the block's values looked up in batch first."""
         block: list[tuple[Cells, Sighting]] = []
+        size = FIRST_BLOCK
         for record in records:
             block.append((record, recognise(record.cells)))
-            if len(block) >= BLOCK:
+            if len(block) >= size:
                 yield from self._match_block(block)
-                block = []
+                block, size = [], BLOCK
         if block:
             yield from self._match_block(block)
 
@@ -138,11 +142,21 @@ class Matcher:
         A superset of what the record-by-record search asks (every client of a
         value's countries, not only until the first that knows it): a batch costs
         little more for the extra values, and the search then never waits on SQL.
+        Anything it did not fetch is looked up singly, so answers never depend on it.
         """
         wanted: defaultdict[tuple[Client, FieldType], set[str]] = defaultdict(set)
+        # Columns past LEARN_AFTER look up only the field types that matched in them,
+        # and that set cannot grow any more (nothing else is looked up there).
+        learned = {
+            column: self._column_hits.get(column, set())
+            for column, n in self._column_values.items()
+            if n > LEARN_AFTER
+        }
         for sighting in sightings:
             for found in sighting.found:
                 if found.field not in INDEXED:
+                    continue
+                if found.column in learned and found.field not in learned[found.column]:
                     continue
                 for client in self._clients:
                     key = (client.id, found.field, found.canonical)
