@@ -469,3 +469,23 @@ def test_a_locked_database_answers_503_and_writes_nothing(web: Web) -> None:
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"] == "1"
     assert _size(web.home) == before
+
+
+def test_a_desktop_search_by_a_field_not_searchable_is_refused_and_recorded(web: Web) -> None:
+    desk = web.desk()
+    call = web.open_call(desk)
+    before = _size(web.home)
+    born = _plain(web.home, desk.customers[0], FieldType.DATE_OF_BIRTH)
+    cookie = f"bpoguard_token={desk.token}; bpoguard_device={desk.device_credential}"
+    response = web.api.post(
+        "/desktop/search",
+        peer=desk.ip,
+        headers={"Cookie": cookie},
+        data={"interaction_id": str(call), "field": FieldType.DATE_OF_BIRTH.value, "value": born},
+    )
+    assert response.status_code == 403
+    assert "not by date_of_birth" in response.text and born not in response.text
+    assert _size(web.home) == before + 2  # the refused search, then the page's own view
+    refused = _entry(web.home, before)
+    assert refused["verb"] == "search" and refused["decision"] == "deny"
+    assert born not in str(refused)
