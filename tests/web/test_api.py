@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
+from bpoguard.detect import alerts
 from bpoguard.fields import FieldType
 from bpoguard.guard import canary
 from bpoguard.guard.keys import KeyfileProvider
@@ -143,6 +144,11 @@ def test_a_canary_read_is_refused_and_names_the_agent(web: Web) -> None:
     assert response.status_code == 403
     with Workspace.open(web.home) as ws, ws.store.engine.connect() as conn:
         assert desk.staff in canary.get_canary(conn, bird).touched_by
+        touched = [a for a in alerts.list_alerts(conn, person=desk.staff)
+                   if a.detector == "canary-touched"]  # fmt: skip
+        assert touched and touched[0].severity == "critical"  # raised as the guard decided
+        evidence = alerts.get(conn, touched[0].id).evidence
+    assert response.json()["ledger_index"] in {index for _, index in evidence}
 
 
 # --- abuse: who -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bpoguard.access import Verb
 from bpoguard.audit import AuditSink, DecisionListener, DecisionRecord
+from bpoguard.detect.instant import InstantRules
 from bpoguard.events.lake import LakeWriter
 from bpoguard.guard import canary
 from bpoguard.guard.directory import UnknownParty
@@ -38,11 +39,12 @@ log = logging.getLogger("bpoguard.web")
 def decision_listeners() -> Sequence[DecisionListener]:
     """Who is told of every decision, inside its transaction.
 
-    The canary listener records touches of canary customers and raises the
-    critical alert. Detection's instant rules (access after leaving, a burst
-    of reveals) are added to this list when they land; nothing else changes.
+    The canary listener records touches of canary customers; detection's
+    instant rules raise the alerts that need no history (canary touched,
+    access after leaving, from outside the premises, reveal without a call)
+    in the same transaction, so the alert exists when the response is sent.
     """
-    return [canary.CanaryListener()]
+    return [canary.CanaryListener(), InstantRules()]
 
 
 class Runtime:
