@@ -40,6 +40,17 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on s
 DEFAULT_HOME = Path(".bpoguard")
 
 
+def command_group(name: str, help_text: str) -> typer.Typer:
+    """A `bpoguard NAME ...` group: prints its help when called bare; plain-text help."""
+    return typer.Typer(
+        name=name,
+        help=help_text,
+        add_completion=False,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+    )
+
+
 def open_workspace(home: Path, db: str | None) -> Workspace:
     """Open the workspace a command was pointed at (errors are the user's to fix)."""
     return Workspace.open(home, db)

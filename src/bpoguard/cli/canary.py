@@ -8,19 +8,25 @@ from typing import Annotated
 
 import typer
 
-from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, open_workspace, out
+from bpoguard.cli._common import (
+    DEFAULT_HOME,
+    Db,
+    Home,
+    Json,
+    command_group,
+    emit_json,
+    open_workspace,
+    out,
+)
 from bpoguard.cli.vault import provider
 from bpoguard.errors import InputError
 from bpoguard.fields import FieldType
 from bpoguard.guard import canary
 from bpoguard.guard.vault import Vault
 
-canary_app = typer.Typer(
-    name="canary",
-    help="Canary customers: realistic records no real call reaches; touching one names the agent.",
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
+canary_app = command_group(
+    "canary",
+    "Canary customers: realistic records no real call reaches; touching one names the agent.",
 )
 
 

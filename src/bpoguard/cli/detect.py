@@ -10,7 +10,16 @@ import pyarrow.parquet as pq
 import typer
 from rich.table import Table
 
-from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, open_workspace, out
+from bpoguard.cli._common import (
+    DEFAULT_HOME,
+    Db,
+    Home,
+    Json,
+    command_group,
+    emit_json,
+    open_workspace,
+    out,
+)
 from bpoguard.cli._progress import stages
 from bpoguard.detect import alerts, evaluate, pipeline
 from bpoguard.detect.engine import check_engine
@@ -72,13 +81,7 @@ def detect_command(
         out.print(f"Allow-list entry expired: {entry}")
 
 
-risk_app = typer.Typer(
-    name="risk",
-    help="Insider-risk scores per person, explained.",
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+risk_app = command_group("risk", "Insider-risk scores per person, explained.")
 
 
 @risk_app.command("top")
@@ -106,13 +109,7 @@ def risk_top(
     out.print(table)
 
 
-alerts_app = typer.Typer(
-    name="alerts",
-    help="Alerts raised by detection: list, show, triage.",
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+alerts_app = command_group("alerts", "Alerts raised by detection: list, show, triage.")
 
 
 @alerts_app.command("list")

@@ -11,16 +11,22 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, open_workspace, out
+from bpoguard.cli._common import (
+    DEFAULT_HOME,
+    Db,
+    Home,
+    Json,
+    command_group,
+    emit_json,
+    err,
+    open_workspace,
+    out,
+)
 from bpoguard.errors import InputError, LedgerError
 from bpoguard.ledger import Checkpoint, Ledger
 
-ledger_app = typer.Typer(
-    name="ledger",
-    help="The tamper-evident ledger: checkpoints, proofs, verification.",
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
+ledger_app = command_group(
+    "ledger", "The tamper-evident ledger: checkpoints, proofs, verification."
 )
 
 AlwaysJson = Annotated[

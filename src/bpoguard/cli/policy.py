@@ -9,17 +9,22 @@ from typing import Annotated
 
 import typer
 
-from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, open_workspace, out
+from bpoguard.cli._common import (
+    DEFAULT_HOME,
+    Db,
+    Home,
+    Json,
+    command_group,
+    emit_json,
+    open_workspace,
+    out,
+)
 from bpoguard.errors import InputError
 from bpoguard.guard import policy_texts
 from bpoguard.guard.policy import schema_text
 
-policy_app = typer.Typer(
-    name="policy",
-    help="Each contract's Cedar policy set: show it, validate a text, set it, reset it.",
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
+policy_app = command_group(
+    "policy", "Each contract's Cedar policy set: show it, validate a text, set it, reset it."
 )
 
 Contract = Annotated[str, typer.Option("--contract", help="The contract's id.")]

@@ -7,22 +7,24 @@ from typing import Annotated
 
 import typer
 
-from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, open_workspace, out
+from bpoguard.cli._common import (
+    DEFAULT_HOME,
+    Db,
+    Home,
+    Json,
+    command_group,
+    emit_json,
+    err,
+    open_workspace,
+    out,
+)
 from bpoguard.web import credentials
 
-token_app = typer.Typer(
-    name="token",
-    help="API tokens for staff and for the telephony/CRM system; stored only as hashes.",
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
+token_app = command_group(
+    "token", "API tokens for staff and for the telephony/CRM system; stored only as hashes."
 )
-device_app = typer.Typer(
-    name="device",
-    help="Device credentials: a registered device proves itself on every API request.",
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
+device_app = command_group(
+    "device", "Device credentials: a registered device proves itself on every API request."
 )
 
 

@@ -11,18 +11,24 @@ from typing import Annotated, Any
 
 import typer
 
-from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, open_workspace, out
+from bpoguard.cli._common import (
+    DEFAULT_HOME,
+    Db,
+    Home,
+    Json,
+    command_group,
+    emit_json,
+    open_workspace,
+    out,
+)
 from bpoguard.cli._progress import stages
 from bpoguard.cli.vault import provider
 from bpoguard.errors import InputError
 from bpoguard.guard.vault import Vault
 
-trace_app = typer.Typer(
-    name="trace",
-    help="Find who leaked a dump of customer records, and the common point behind fraud reports.",
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
+trace_app = command_group(
+    "trace",
+    "Find who leaked a dump of customer records, and the common point behind fraud reports.",
 )
 
 Html = Annotated[

@@ -16,7 +16,17 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import Connection, select
 
-from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, open_workspace, out
+from bpoguard.cli._common import (
+    DEFAULT_HOME,
+    Db,
+    Home,
+    Json,
+    command_group,
+    emit_json,
+    err,
+    open_workspace,
+    out,
+)
 from bpoguard.cli._progress import stages
 from bpoguard.errors import InputError
 from bpoguard.fields import FieldType
@@ -30,19 +40,11 @@ from bpoguard.workspace import Workspace
 
 KEK_ENV = "BPOGUARD_KEK"
 
-customers_app = typer.Typer(
-    name="customers",
-    help="A client's customers in the encrypted vault: load a file, find by exact value.",
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
+customers_app = command_group(
+    "customers", "A client's customers in the encrypted vault: load a file, find by exact value."
 )
-keys_app = typer.Typer(
-    name="keys",
-    help="The vault's keys: status, and rotation of the key-encryption key.",
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
+keys_app = command_group(
+    "keys", "The vault's keys: status, and rotation of the key-encryption key."
 )
 
 Client = Annotated[str, typer.Option("--client", help="The client's organisation id (org-...).")]
