@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from bpoguard import demo
 from bpoguard.cli._common import Json, emit_json, out
 from bpoguard.cli._progress import stages
 from bpoguard.cli.simulate import summary_table
+
+if TYPE_CHECKING:
+    from bpoguard import demo
 
 DESCRIPTIONS = {
     "harvester": "reads bank, card and passport fields at night, without calls",
@@ -30,6 +32,10 @@ def demo_command(
 ) -> None:
     """Run the demo: a fresh workspace and a simulated BPO with the seed stories' crimes. [admin]"""
     with stages(enabled=not json_out) as progress:
+        # Imported when the demo runs: it reaches every capability, analytics included,
+        # which other commands should not wait for at start-up.
+        from bpoguard import demo
+
         result = demo.run(home, progress=progress)
     if json_out:
         emit_json(asdict(result))

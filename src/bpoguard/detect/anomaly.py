@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
 
 from bpoguard.detect.detectors import ANOMALY, BASELINE_FEATURES, Frame, _date, _day
 from bpoguard.detect.features import FEATURES
@@ -58,6 +57,10 @@ def forest(frame: Frame, seed: int = 0) -> list[Finding]:
     columns = [c for c in FEATURES if c != "days_since_notice"]
     if len(d) < 50:
         return []
+    # Imported here: scikit-learn takes over a second to import, and every bpoguard
+    # command that merely reaches detect (the CLI, the simulator's instant rules) paid it.
+    from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
+
     x = np.log1p(d[columns].clip(lower=0).to_numpy(dtype=float))
     model = IsolationForest(n_estimators=100, random_state=seed, contamination="auto")
     model.fit(x)

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
-
 from bpoguard.detect.alerts import Alert
 from bpoguard.errors import InputError
 
@@ -114,6 +112,8 @@ def evaluate(
             }
         )
     labels = [1 if p in guilty else 0 for p in scores]
+    from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]  # slow import: at use
+
     auc = roc_auc_score(labels, list(scores.values())) if 0 < sum(labels) < n else None
     return {
         "persons": n,
