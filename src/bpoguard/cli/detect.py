@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
+import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +21,7 @@ from bpoguard.cli._common import (
     Json,
     command_group,
     emit_json,
+    err,
     open_workspace,
     out,
 )
@@ -25,7 +30,10 @@ from bpoguard.detect import alerts, evaluate, pipeline
 from bpoguard.detect.engine import check_engine
 from bpoguard.detect.people import directory_for
 from bpoguard.detect.rules import load as load_rules
-from bpoguard.errors import InputError
+from bpoguard.errors import BpoguardError, InputError
+
+_DURATION = re.compile(r"(\d+)\s*(s|m|h)")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 
 
 def _date(option: str, value: str | None) -> dt.date | None:
@@ -35,6 +43,36 @@ def _date(option: str, value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise InputError(f"{option} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _interval(value: str) -> float:
+    """Seconds in a duration written as 90s, 15m or 2h."""
+    match = _DURATION.fullmatch(value.strip().lower())
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)] if match else 0
+    if seconds < 1:
+        raise InputError(f"--every {value!r} is not a duration such as 90s, 15m or 2h")
+    return float(seconds)
+
+
+def _report(summary: pipeline.DetectSummary, json_out: bool, scheduled: bool) -> None:
+    """Print one run's summary: a JSON document (one line each when scheduled) or prose."""
+    if json_out:
+        if scheduled:  # JSON Lines: one document a run, flushed so a pipe sees it at once
+            sys.stdout.write(json.dumps(summary.as_json(), sort_keys=True, default=str) + "\n")
+            sys.stdout.flush()
+        else:
+            emit_json(summary.as_json())
+        return
+    stamp = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S}Z " if scheduled else ""
+    if summary.up_to_date:
+        out.print(f"{stamp}No new events since the last run; alerts and risk scores refreshed.")
+    out.print(
+        f"{stamp}{summary.person_days:,} person-days ({summary.days_recomputed} days recomputed "
+        f"on {summary.engine}), {summary.findings} findings ({summary.suppressed} allow-listed), "
+        f"{summary.alerts_new} new alerts, {summary.alerts_total} in all"
+    )
+    for entry in summary.expired_allow:
+        out.print(f"{stamp}Allow-list entry expired: {entry}")
 
 
 def detect_command(
@@ -54,6 +92,17 @@ def detect_command(
             "--rules", help="Rule file (TOML); default HOME/detect/rules.toml if present."
         ),
     ] = None,
+    every: Annotated[
+        str | None,
+        typer.Option(
+            "--every",
+            help="Run again every DURATION (90s, 15m, 2h) until interrupted; with --json, "
+            "one JSON document a line per run.",
+        ),
+    ] = None,
+    runs: Annotated[
+        int | None, typer.Option("--runs", help="With --every: stop after this many runs.")
+    ] = None,
     home: Home = DEFAULT_HOME,
     db: Db = None,
     json_out: Json = False,
@@ -62,23 +111,38 @@ def detect_command(
     first, last = _date("--since", since), _date("--until", until)
     if first and last and first > last:
         raise InputError("--since is after --until")
+    interval = _interval(every) if every is not None else None
+    if runs is not None and (interval is None or runs < 1):
+        raise InputError("--runs needs --every and must be at least 1")
     check_engine(engine, spark_master)  # before the progress bars: a bad option is one line
     if rules is not None:
         load_rules(rules)
-    with open_workspace(home, db) as ws, stages(not json_out) as progress:
-        summary = pipeline.run(ws, engine, spark_master, first, last, rules, progress)
-    if json_out:
-        emit_json(summary.as_json())
-        return
-    if summary.up_to_date:
-        out.print("No new events since the last run; alerts and risk scores refreshed.")
-    out.print(
-        f"{summary.person_days:,} person-days ({summary.days_recomputed} days recomputed on "
-        f"{summary.engine}), {summary.findings} findings ({summary.suppressed} allow-listed), "
-        f"{summary.alerts_new} new alerts, {summary.alerts_total} in all"
-    )
-    for entry in summary.expired_allow:
-        out.print(f"Allow-list entry expired: {entry}")
+    done = 0
+    while True:
+        started = time.monotonic()
+        failed: BpoguardError | None = None
+        try:
+            with open_workspace(home, db) as ws, stages(not json_out) as progress:
+                summary = pipeline.run(ws, engine, spark_master, first, last, rules, progress)
+        except BpoguardError as exc:
+            if interval is None or done == 0:
+                raise  # a wrong home or rule file is a mistake to fix now, not to retry
+            # A later scheduled run that fails (a busy store, a rule file being edited) is
+            # reported and the schedule goes on from the same watermark.
+            err.print(f"bpoguard: run {done + 1} failed: {exc}")
+            failed = exc
+        else:
+            _report(summary, json_out, scheduled=interval is not None)
+        done += 1
+        if interval is None or (runs is not None and done >= runs):
+            if failed is not None:
+                raise failed  # the exit status is the last run's
+            return
+        try:
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+        except KeyboardInterrupt:  # between runs: nothing is half done, so a clean stop
+            err.print(f"bpoguard: stopped after {done} runs")
+            return
 
 
 risk_app = command_group("risk", "Insider-risk scores per person, explained.")
