@@ -12,6 +12,7 @@ from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, o
 from bpoguard.cli.canary import canary_app
 from bpoguard.cli.demo import demo_command
 from bpoguard.cli.detect import alerts_app, detect_command, evaluate_command, risk_app
+from bpoguard.cli.export import export_app
 from bpoguard.cli.importing import import_app
 from bpoguard.cli.ledger import ledger_app
 from bpoguard.cli.policy import policy_app
@@ -81,6 +82,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
 app.add_typer(canary_app, name="canary")
+app.add_typer(export_app, name="export")
 app.command("detect")(detect_command)
 app.add_typer(risk_app, name="risk")
 app.add_typer(alerts_app, name="alerts")

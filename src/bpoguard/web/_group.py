@@ -14,18 +14,25 @@ Merkle nodes, head update) and one commit for the group instead of one each,
 and one wait for SQLite's write lock. Nothing waits for a group to fill: a
 request alone is committed alone, in the same turn of the loop.
 
-If any call in a group raises, the whole group is rolled back (nothing of it
-was written) and each call is run again alone, in its own transaction, so one
-bad request cannot fail the others. A busy or unreachable database fails the
-whole group (each request answers 503, nothing written): running each again
-would only wait for the same lock once per request.
+If any call in a group raises, or the commit itself fails, the whole group is
+rolled back (nothing of it was written) and each call is run again alone, in
+its own transaction, so one bad request cannot fail the others. A busy or
+unreachable database fails the whole group (each request answers 503, nothing
+written): running each again would only wait for the same lock once per
+request.
+
+The decisions' event-lake rows are written only once their transaction has
+committed. The lake is not transactional: a row written before a commit that
+then failed would describe a decision the ledger does not hold, and the call's
+re-run alone would add a second row under the same ledger index (``ledger-N``,
+since a rolled-back append gives its indexes to the next one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sys
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -38,25 +45,58 @@ from bpoguard.guard.service import Guard
 from bpoguard.ledger import Ledger
 from bpoguard.store import Store
 
+log = logging.getLogger("bpoguard.web")
 T = TypeVar("T")
 Call = Callable[[Guard], Any]
 
 DEFAULT_LIMIT = 32  # calls in one transaction: bounds how long a group holds the write lock
 
 
-class _CountingSink(AuditSink):
-    """Buffers every decision until flush, and counts them (each call must emit one)."""
+class _GroupSink(AuditSink):
+    """Buffers a group's decisions, appends them together, and holds their lake rows.
+
+    Replaces the sink's emit and flush: the ledger entries are appended and the
+    listeners told inside the group's transaction, as always; the lake rows wait
+    for :meth:`publish`, which is called only after that transaction committed.
+    """
 
     def __init__(
         self, ledger: Ledger, lake: LakeWriter, listeners: Sequence[DecisionListener]
     ) -> None:
-        super().__init__(ledger, lake, batch=sys.maxsize, listeners=listeners)
+        super().__init__(ledger, lake, listeners=listeners)
+        self._group_ledger = ledger
+        self._group_lake = lake
+        self._group_listeners = tuple(listeners)
+        self._buffered: list[DecisionRecord] = []
+        self._held: list[tuple[DecisionRecord, int]] = []
         self.emitted = 0
 
     def emit(self, conn: Connection, record: DecisionRecord) -> int | None:
         """Buffer the decision (its ledger index is known at flush)."""
         self.emitted += 1
-        return super().emit(conn, record)
+        self._buffered.append(record)
+        return None
+
+    def flush(self, conn: Connection) -> list[int]:
+        """Append the buffered decisions to the ledger in conn's transaction; hold their rows."""
+        records, self._buffered = self._buffered, []
+        if not records:
+            return []
+        indexes = self._group_ledger.append_within(conn, [r.entry() for r in records])
+        for record, index in zip(records, indexes, strict=True):
+            for listener in self._group_listeners:
+                listener.on_decision(conn, record, index)
+            self._held.append((record, index))
+        return indexes
+
+    def publish(self) -> None:
+        """Write the held rows to the lake: call only once their transaction committed."""
+        held, self._held = self._held, []
+        try:
+            for record, index in held:
+                self._group_lake.write(record.event(index))
+        except OSError as err:  # committed decisions stand; a full disk loses lake rows only
+            log.error("could not write decisions to the event lake: %s", err.strerror)
 
 
 class _NotOneDecision(Exception):
@@ -120,43 +160,60 @@ class GroupCommit:
 
     def _commit(self, group: list[_Pending]) -> None:
         try:
-            answers = self._together([p.call for p in group])
+            answers, indexes = self._together([p.call for p in group])
         except OperationalError as err:
             for pending in group:
                 pending.future.set_exception(err)
             return
-        except Exception:  # rolled back whole: each is asked again alone
+        except Exception:  # rolled back whole (a call or the commit failed): each alone
             for pending in group:
                 self._alone(pending)
             return
-        for pending, answer in zip(group, answers, strict=True):
-            pending.future.set_result(answer)
+        for pending, answer, index in zip(group, answers, indexes, strict=True):
+            _answer(pending, answer, index)
 
-    def _together(self, calls: list[Call]) -> list[Any]:
-        sink = _CountingSink(self._ledger, self._lake, self._listeners)
+    def _together(self, calls: list[Call], strict: bool = True) -> tuple[list[Any], list[int]]:
+        """Run the calls in one transaction; their answers and ledger indexes once committed.
+
+        `strict`: each call must make exactly one decision (so that answers and
+        indexes pair up); a call run alone may make any number.
+        """
+        sink = _GroupSink(self._ledger, self._lake, self._listeners)
         answers = []
         with self._store.engine.begin() as conn:
             guard = self._guard.bound(conn, sink)
             for call in calls:
                 before = sink.emitted
                 answers.append(call(guard))
-                if sink.emitted != before + 1:
+                if strict and sink.emitted != before + 1:
                     raise _NotOneDecision
             indexes = sink.flush(conn)
-        # Committed: now, and only now, may the answers leave.
+        # Committed: now, and only now, may the lake rows be written and the answers leave.
+        sink.publish()
         self.groups += 1
         self.calls += len(calls)
-        return [_indexed(a, i) for a, i in zip(answers, indexes, strict=True)]
+        return answers, indexes
 
     def _alone(self, pending: _Pending) -> None:
         try:
-            answer = pending.call(self._guard)  # its own transaction, as without grouping
+            answers, indexes = self._together([pending.call], strict=False)
         except Exception as err:  # handed to the request that asked
             pending.future.set_exception(err)
-        else:
-            self.groups += 1
-            self.calls += 1
-            pending.future.set_result(answer)
+            return
+        if len(indexes) == 1:
+            _answer(pending, answers[0], indexes[0])
+        else:  # no single decision to cite (not a guard verb's call): the answer as it is
+            pending.future.set_result(answers[0])
+
+
+def _answer(pending: _Pending, answer: Any, index: int) -> None:
+    """Hand a committed call its answer, carrying its decision's ledger index."""
+    try:
+        indexed = _indexed(answer, index)
+    except Exception as err:  # committed: it must not run again, only be answered
+        pending.future.set_exception(err)
+    else:
+        pending.future.set_result(indexed)
 
 
 def _indexed(answer: Any, index: int) -> Any:
