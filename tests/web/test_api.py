@@ -359,6 +359,11 @@ def test_openapi_lists_every_route_with_its_roles(web: Web) -> None:
         ("/api/v1/customers/{customer_id}/reveal", "post"),
         ("/api/v1/customers/{customer_id}/verify", "post"),
         ("/api/v1/search", "post"),
+        ("/api/v1/exports", "post"),
+        ("/api/v1/exports/approvals", "post"),
+        ("/api/v1/exports/approvals", "get"),
+        ("/api/v1/exports/approvals/{approval_id}", "get"),
+        ("/api/v1/exports/approvals/{approval_id}/revoke", "post"),
     }
     for path, item in document["paths"].items():
         for operation in item.values():

@@ -29,6 +29,7 @@ from bpoguard.guard.service import BULK
 from bpoguard.web import _decisions as decide
 from bpoguard.web._auth import Caller, caller
 from bpoguard.web._errors import ApiError, problem, validation_message
+from bpoguard.web._exports import exports_router
 from bpoguard.web._limits import GuardRails
 from bpoguard.web._models import (
     Health,
@@ -99,6 +100,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     )
     app.state.runtime = runtime
     app.include_router(_api(runtime), prefix=API)
+    app.include_router(exports_router(runtime), prefix=API)
     app.include_router(desktop_router(runtime))
     mount_static(app)
     _handlers(app, runtime)
