@@ -28,10 +28,12 @@ def test_a_customer_counted_twice_at_once_is_counted_once(store: Store) -> None:
     with store.engine.begin() as conn:
         seen_as_new = usage.read(conn, "MUM1-A00001", 7, SHIFT, AT)
         assert seen_as_new.new_customer and seen_as_new.new_in_hour
-        # Two requests that both read the customer as new, as two workers could:
-        usage.record(conn, "MUM1-A00001", 7, SHIFT, AT, 0, seen_as_new)
-        usage.record(conn, "MUM1-A00001", 7, SHIFT, AT, 0, seen_as_new)
-        usage.record(conn, "MUM1-A00001", 8, SHIFT, AT, 1, None)
+        # Two requests that both read the customer as new, as two workers could: the
+        # second finds the customer counted and takes nothing, to be decided again.
+        assert usage.take(conn, "MUM1-A00001", 7, SHIFT, AT, 0, seen_as_new)
+        assert not usage.take(conn, "MUM1-A00001", 7, SHIFT, AT, 0, seen_as_new)
+        again = usage.read(conn, "MUM1-A00001", 8, SHIFT, AT)
+        assert usage.take(conn, "MUM1-A00001", 8, SHIFT, AT, 1, again)
         now = usage.read(conn, "MUM1-A00001", 7, SHIFT, AT)
     assert (now.new_customer, now.records_shift, now.records_hour, now.reveals_shift) == (
         False, 2, 2, 1)  # fmt: skip
@@ -39,9 +41,10 @@ def test_a_customer_counted_twice_at_once_is_counted_once(store: Store) -> None:
 
 def test_a_search_counts_only_the_rows_not_yet_counted(store: Store) -> None:
     with store.engine.begin() as conn:
-        usage.record(conn, "MUM1-A00002", 1, SHIFT, AT, 0)
+        first = usage.read(conn, "MUM1-A00002", 1, SHIFT, AT)
+        assert usage.take(conn, "MUM1-A00002", 1, SHIFT, AT, 0, first)
         used, new = usage.read_many(conn, "MUM1-A00002", [1, 2, 3], SHIFT, AT)
         assert (used.records_shift, new) == (1, [2, 3])
-        usage.record_many(conn, "MUM1-A00002", [1, 2, 3], SHIFT, AT)
+        assert usage.take_many(conn, "MUM1-A00002", [1, 2, 3], new, SHIFT, AT, used)
         after, none = usage.read_many(conn, "MUM1-A00002", [1, 2, 3], SHIFT, AT)
     assert (after.records_shift, after.records_hour, none) == (3, 3, [])

@@ -92,6 +92,7 @@ class Directory:
         self._sites = sites
         self._contracts = contracts
         self._by_client = {c.client_id: c for c in contracts.values()}
+        self._premises: dict[str, str | None] = {}  # address -> site: agents' desks repeat
 
     @classmethod
     def load(cls, conn: Connection) -> Directory:
@@ -123,7 +124,18 @@ class Directory:
             raise UnknownParty(f"no contract covers client {client_id!r}") from None
 
     def premises_of(self, address: str) -> str | None:
-        """The site whose premises networks hold this address, if any."""
+        """The site whose premises networks hold this address, if any (remembered per address)."""
+        try:
+            return self._premises[address]
+        except KeyError:
+            pass
+        found = self._find_premises(address)
+        if len(self._premises) >= _PREMISES_MEMO:
+            self._premises.clear()  # bounded: forged addresses cannot grow it without end
+        self._premises[address] = found
+        return found
+
+    def _find_premises(self, address: str) -> str | None:
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
@@ -132,6 +144,9 @@ class Directory:
             if any(ip in network for network in site.networks):
                 return site.id
         return None
+
+
+_PREMISES_MEMO = 65_536
 
 
 def shift_window(site: SiteInfo, shift: str | None, at: dt.datetime) -> ShiftWindow | None:

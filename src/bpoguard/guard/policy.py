@@ -268,6 +268,7 @@ class PolicySet:
         self._infos = dict(infos)
         self._order = {cedar_id: int(cedar_id.removeprefix("policy")) for cedar_id in infos}
         self._memo: dict[tuple[object, ...], _Answer] = {}
+        self._decided: dict[Facts, PolicyDecision] = {}
 
     @classmethod
     def from_text(cls, text: str) -> PolicySet:
@@ -287,11 +288,18 @@ class PolicySet:
     def decide(self, facts: Facts) -> PolicyDecision:
         """Decide one request; deny with the reasons of every forbid that applies.
 
-        Cedar's answer is a pure function of the policies, the request and the
-        entity slice, so it is memoised on exactly those (an agent asking again
-        about the customer on the call, with nothing changed, is not evaluated
-        twice); the reasons are written afresh from this request's facts.
+        A decision is a pure function of the policies and the facts (the Cedar
+        request, the entity slice and the reasons' words are all built from the
+        facts), so it is memoised on the facts themselves: an agent asking again
+        about the customer on the call, with nothing changed, costs one hash.
+        Behind that, Cedar's answer is memoised on exactly its inputs (policy
+        set, request, entity slice), so requests that differ only in words of
+        the reasons (another call with the same customer) are not evaluated
+        again either; their reasons are written afresh from their own facts.
         """
+        decided = self._decided.get(facts)
+        if decided is not None:
+            return decided
         request = cedar_request(facts)
         key = (facts.staff_id, facts.action.value, facts.customer_id, request["context"],
                *entity_slice(facts))  # fmt: skip
@@ -303,7 +311,11 @@ class PolicySet:
             if len(self._memo) >= _MEMO_SIZE:
                 self._memo.clear()  # bounded; a fresh start costs one evaluation each
             self._memo[key] = answer
-        return self._explain(answer, facts)
+        decided = self._explain(answer, facts)
+        if len(self._decided) >= _MEMO_SIZE:
+            self._decided.clear()
+        self._decided[facts] = decided
+        return decided
 
     def decide_many(self, many: Sequence[Facts]) -> list[PolicyDecision]:
         """Decide several requests in Cedar batches; the same answers as :meth:`decide` one by one."""
