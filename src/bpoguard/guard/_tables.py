@@ -95,6 +95,11 @@ export_approvals = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=True),
     Column("used_ledger_index", BigInteger, nullable=True),
+    Column("ledger_index", BigInteger, nullable=True),  # the entry recording it given
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_by", String(32), ForeignKey("staff.id"), nullable=True),
+    Column("revoke_reason", String(200), nullable=True),
+    Column("revoked_ledger_index", BigInteger, nullable=True),
 )
 
 # A contract's own policy set; a contract without a row uses the shipped default.

@@ -8,14 +8,9 @@ transaction, so an approval cannot be spent twice.
 Giving and revoking an approval is evidence: :class:`ApprovalBook` writes each
 as an entry in the signed ledger, in the same transaction as the row, naming
 who approved whom, for which customers (ids) and fields, why and until when;
-never a customer's value. A revocation closes the approval exactly as a use
-does (``used_at`` set, only while it is unset), so a revocation and an export
-racing for the same approval cannot both win.
-
-Until a migration gives them columns of their own, the approval's ledger index
-and its revocation are kept in the ``fields`` JSON document of its row:
-``{"names": [...], "ledger_index": 12, "revoked": {...}}``; rows written before
-hold a bare list of field names.
+never a customer's value. A use and a revocation each close the row only while
+it is neither used nor revoked (one conditional update), so a revocation and an
+export racing for the same approval cannot both win.
 
 A search or an export is one decision, and one ledger entry, over several
 customers; :data:`guard_disclosures` says which customers each one showed,
@@ -33,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, insert, select, update
 
 from bpoguard.errors import InputError
 from bpoguard.fields import FieldType
@@ -231,9 +226,7 @@ def list_approvals(
     if approved_by is not None:
         query = query.where(export_approvals.c.approved_by == approved_by)
     if state is ApprovalState.PENDING:  # the common question, answered in SQL
-        query = query.where(
-            export_approvals.c.used_at.is_(None), export_approvals.c.expires_at > at
-        )
+        query = query.where(_open(), export_approvals.c.expires_at > at)
     rows = conn.execute(query.order_by(export_approvals.c.id.desc()))
     found = [_approval(r) for r in rows]
     return [a for a in found if state is None or a.state(at) is state]
@@ -245,10 +238,15 @@ def use_approval(
     """Mark an approval used by the export decided at `at`; False if it was used meanwhile."""
     result = conn.execute(
         update(export_approvals)
-        .where(export_approvals.c.id == approval_id, export_approvals.c.used_at.is_(None))
+        .where(export_approvals.c.id == approval_id, _open())
         .values(used_at=at, used_ledger_index=ledger_index)
     )
     return bool(result.rowcount)
+
+
+def _open() -> ColumnElement[bool]:
+    """Neither used nor revoked: the condition under which a use or a revocation may close it."""
+    return and_(export_approvals.c.used_at.is_(None), export_approvals.c.revoked_at.is_(None))
 
 
 class ApprovalBook:
@@ -346,55 +344,43 @@ def _revocation_entry(approval: ExportApproval, revocation: Revocation) -> dict[
 
 
 def _store_state(conn: Connection, approval: ExportApproval, closing: bool = False) -> bool:
-    """Write the approval's ledger index and revocation into its row; False if already closed.
-
-    A revocation closes the row as a use does (used_at, used_ledger_index), under
-    the same condition, so that only one of them can ever succeed.
-    """
-    document: dict[str, Any] = {
-        "names": [f.value for f in approval.fields],
-        "ledger_index": approval.ledger_index,
-    }
-    values: dict[str, Any] = {}
+    """Write the approval's ledger index, or its revocation; False if it was closed meanwhile."""
     query = update(export_approvals).where(export_approvals.c.id == approval.id)
-    if approval.revoked is not None:
-        document["revoked"] = approval.revoked.as_json()
-    if closing:
-        assert approval.revoked is not None
-        values = {
-            "used_at": approval.revoked.at,
-            "used_ledger_index": approval.revoked.ledger_index,
-        }
-        query = query.where(export_approvals.c.used_at.is_(None))
-    result = conn.execute(query.values(fields=document, **values))
+    if not closing:
+        result = conn.execute(query.values(ledger_index=approval.ledger_index))
+        return bool(result.rowcount)
+    revoked = approval.revoked
+    assert revoked is not None
+    result = conn.execute(
+        query.where(_open()).values(
+            revoked_at=revoked.at,
+            revoked_by=revoked.by,
+            revoke_reason=revoked.reason,
+            revoked_ledger_index=revoked.ledger_index,
+        )
+    )
     return bool(result.rowcount)
 
 
 def _approval(row: Any) -> ExportApproval:
-    stored = row.fields
-    # Rows from before approvals were ledger entries hold a bare list of names.
-    document: dict[str, Any] = stored if isinstance(stored, dict) else {"names": stored}
-    revoked = document.get("revoked")
     revocation = None
-    if revoked is not None:
+    if row.revoked_at is not None:
         revocation = Revocation(
-            _utc(dt.datetime.fromisoformat(revoked["at"])), revoked["by"], revoked["reason"],
-            revoked["ledger_index"],
-        )  # fmt: skip
-    closed = row.used_at is not None and revocation is None  # used, not revoked
+            _utc(row.revoked_at), row.revoked_by, row.revoke_reason, row.revoked_ledger_index
+        )
     return ExportApproval(
         id=row.id,
         client_id=row.client_id,
         staff_id=row.staff_id,
         approved_by=row.approved_by,
         customer_ids=tuple(int(i) for i in row.customer_ids),
-        fields=tuple(FieldType(f) for f in document["names"]),
+        fields=tuple(FieldType(f) for f in row.fields),
         reason=row.reason,
         approved_at=_utc(row.approved_at),
         expires_at=_utc(row.expires_at),
-        used_at=_utc(row.used_at) if closed else None,
-        used_ledger_index=row.used_ledger_index if closed else None,
-        ledger_index=document.get("ledger_index"),
+        used_at=_utc(row.used_at) if row.used_at is not None else None,
+        used_ledger_index=row.used_ledger_index,
+        ledger_index=row.ledger_index,
         revoked=revocation,
     )
 
