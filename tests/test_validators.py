@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from stdnum import iban as stdnum_iban
+from stdnum import luhn as stdnum_luhn
 
 from bpoguard.errors import InputError
 from bpoguard.fields import FieldType
+from bpoguard.validators import _CARD_RANGES as _CARD_TABLE
 from bpoguard.validators import (
     FIELD_COUNTRIES,
     InvalidValue,
@@ -304,3 +306,29 @@ def test_validate_raises_only_invalid_value_on_any_text(
         assert error.field is field
     else:
         assert canonical == normalise(field, text, country)
+
+
+@given(
+    scheme=st.sampled_from(["4", "51", "2221", "34", "6011", "62", "3528", "508", "6759", "99"]),
+    rest=st.text(alphabet="0123456789", min_size=9, max_size=18),
+)
+def test_card_checks_agree_with_stdnum_luhn_and_the_scheme_table(scheme: str, rest: str) -> None:
+    # The card check has its own Luhn and a memo of scheme prefixes: hold both to the
+    # library's Luhn and to the ISO/IEC 7812 ranges on numbers of every length.
+    number = (scheme + rest)[:19]
+    lengths = [
+        (low, high)
+        for start, end, low, high in _CARD_TABLE
+        if start <= int(number[: len(str(start))]) <= end
+    ]
+    expected = (
+        13 <= len(number) <= 19
+        and any(low <= len(number) <= high for low, high in lengths)
+        and stdnum_luhn.is_valid(number)
+    )
+    try:
+        validate(F.CARD_NUMBER, number, "GB")
+        accepted = True
+    except InvalidValue:
+        accepted = False
+    assert accepted == expected

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bpoguard.trace.scoring import AccessIndex, attribute
+from bpoguard.trace.scoring import AccessIndex, _log_tail, attribute
 
 
 def _world(seed: int = 0, teams: int = 20, team_size: int = 12, pool: int = 400, calls: int = 150):
@@ -111,3 +111,16 @@ def test_an_empty_index_explains_nothing() -> None:
     result = attribute(AccessIndex.from_pairs([], [], []), [1, 2, 3])
     assert result.ranking == ()
     assert result.never_accessed == (1, 2, 3)
+
+
+def test_binomial_tail_is_the_same_as_scipy_stats_binom_logsf() -> None:
+    # scoring computes the tail through scipy.special (cheap to import); it must be
+    # scipy.stats.binom's own numbers, bit for bit, including tails that underflow.
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 30, 5_000, 60_000):
+        k = rng.integers(1, n + 1, size=2_000).astype(np.int64)
+        mean = n * 10 ** rng.uniform(-12, 0, size=2_000)
+        p = np.clip(mean / n, 1e-300, 1.0 - 1e-12)
+        expected = stats.binom.logsf(k - 1, n, p)
+        assert np.array_equal(_log_tail(k, n, mean), expected)
+    assert np.isneginf(_log_tail(np.array([3_000], dtype=np.int64), 5_000, np.array([1.0]))).all()

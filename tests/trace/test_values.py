@@ -113,3 +113,22 @@ def test_fields_validated_once_are_valid_alike_in_every_country(field: F, text: 
         except InputError:
             outcomes.add(None)
     assert len(outcomes) == 1
+
+
+@given(
+    text=st.one_of(
+        st.sampled_from(["+44 7700 900123", "0044-7700-900123", "+44 (0)20 7946 0018",
+                         "+1 (415) 555-0132", "00 91 98765 43210", "+91.98765.43210", "+0"]),
+        st.builds(lambda lead, rest: lead + rest, st.sampled_from(["+", "00", " +", "(+", "-00"]),
+                  st.text(alphabet="0123456789 -.()/", max_size=20)),
+    )
+)  # fmt: skip
+def test_phones_with_a_country_code_are_valid_alike_in_every_country(text: str) -> None:
+    # recognise validates "+..." and "00..." numbers once, not once a country.
+    outcomes = set()
+    for country in COUNTRIES:
+        try:
+            outcomes.add(validate(F.PHONE, text, country))
+        except InputError:
+            outcomes.add(None)
+    assert len(outcomes) == 1

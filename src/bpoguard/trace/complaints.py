@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats  # type: ignore[import-untyped]
 from sqlalchemy import Connection, select
 
 from bpoguard.errors import InputError
@@ -256,6 +255,10 @@ def rank_groups(
     ``report_us`` gives each victim's report time; accesses of a victim count only
     before it. Customers of ``universe`` who are not victims are the comparison.
     """
+    # scipy.stats takes a second to import: only a complaints trace pays for it,
+    # not every command that loads this package (trace leak among them).
+    from scipy import stats  # type: ignore[import-untyped]
+
     victim_ids = np.fromiter(report_us.keys(), dtype=np.int64, count=len(report_us))
     order = np.argsort(victim_ids)
     victim_ids = victim_ids[order]

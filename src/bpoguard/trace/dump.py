@@ -28,6 +28,7 @@ MAX_CELL = 4096  # a cell longer than this holds no single value we look for
 MAX_CELLS = 512  # cells read from one record; the rest are garbage columns
 MAX_JSON_RECORD = 4 * 1024 * 1024  # one JSON object larger than this is skipped
 MAX_RECORDS = 1_000_000
+SNIFF_LINES = 50  # lines of the sample a CSV dialect and header are judged on
 
 _ZIP = b"PK\x03\x04"
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls and .doc
@@ -173,7 +174,7 @@ def _is_json_lines(text: str) -> bool:
 
 
 def _sniff(text: str) -> type[csv.Dialect] | None:
-    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    lines = [line for line in text.splitlines()[:SNIFF_LINES] if line.strip()]
     if len(lines) < 2:
         return None
     try:
@@ -246,7 +247,9 @@ def _first_row(sample: str, dialect: type[csv.Dialect]) -> list[str]:
 def _csv(lines: Iterator[str], sample: str, stats: ReadStats) -> Iterator[Cells]:
     dialect = _sniff(sample) or csv.excel
     try:
-        has_header = csv.Sniffer().has_header(sample)
+        # The sniffer reads 21 rows at most to judge a header, but sniffs the dialect
+        # of all it is given first: the first lines are enough (64 KiB took 70 ms).
+        has_header = csv.Sniffer().has_header("\n".join(sample.splitlines()[:SNIFF_LINES]))
     except csv.Error:
         has_header = False
     first = _first_row(sample, dialect)

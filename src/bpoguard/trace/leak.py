@@ -20,6 +20,7 @@ from sqlalchemy import Connection, select
 from bpoguard.guard import canary
 from bpoguard.guard.vault import Vault, key_status
 from bpoguard.ledger import Ledger
+from bpoguard.ledger.verifier import parse_json
 from bpoguard.store import models as m
 from bpoguard.trace.accesses import Access, access_index, accesses_of
 from bpoguard.trace.dump import ReadStats, read_dump
@@ -285,7 +286,7 @@ def _proofs(ws: Workspace, evidence: dict[str, dict[int, list[Access]]]) -> dict
                 if len(proofs) >= MAX_PROOFS:
                     continue
                 raw = ledger.entry_bytes(index)
-                entry = ledger.entry(index)
+                entry = parse_json(raw)  # what Ledger.entry parses, without reading it again
                 if entry.get("staff") != person or entry.get("customer") != customer_id:
                     disagree.append(index)
                 proofs[str(index)] = {

@@ -39,6 +39,13 @@ BLOCK = 5_000
 # it (LEARN_AFTER), the next blocks look up only those.
 FIRST_BLOCK = 1_000
 
+# Named columns remembered for learning (a CSV has a few; a JSON dump of ever-new keys
+# could have millions): past this, new columns are treated as free text, so memory stays
+# bounded whatever the dump.
+MAX_COLUMNS = 10_000
+
+_NONE: dict[str, tuple[int, ...]] = {}  # nothing prefetched for a client and field
+
 MATCHED = "matched"
 AMBIGUOUS = "ambiguous"
 PARTIAL_ONLY = "partial only"
@@ -63,7 +70,7 @@ class Client:
     country: str
 
 
-@dataclass
+@dataclass(slots=True)
 class RecordMatch:
     """What one dump record was matched to, and on what evidence."""
 
@@ -105,7 +112,15 @@ class Matcher:
         self._conn = conn
         self._vault = vault
         self._clients = tuple(known)
-        self._cache: dict[tuple[str, FieldType, str], tuple[int, ...]] = {}
+        self._in_country: defaultdict[str, list[str]] = defaultdict(list)
+        for client in self._clients:
+            self._in_country[client.country].append(client.id)
+        # Answers by (client, field), then value: a block's values are set against
+        # what is known already in one set difference, not one probe a value.
+        self._cache: defaultdict[tuple[str, FieldType], dict[str, tuple[int, ...]]] = defaultdict(
+            dict
+        )
+        self._cached = 0
         self._column_values: Counter[str] = Counter()
         self._column_hits: dict[str, set[FieldType]] = {}
         self._client_hits: defaultdict[tuple[str | None, FieldType], Counter[str]] = defaultdict(
@@ -113,7 +128,7 @@ class Matcher:
         )
         # Answers fetched in batch for the block being matched; consulted where a
         # single look-up would otherwise be made, so the decisions do not change.
-        self._prefetched: dict[tuple[str, FieldType, str], tuple[int, ...]] = {}
+        self._prefetched: dict[tuple[str, FieldType], dict[str, tuple[int, ...]]] = {}
         self.stats = MatchStats()
 
     def match_all(self, records: Iterable[Cells]) -> Iterator[RecordMatch]:
@@ -144,7 +159,8 @@ class Matcher:
         little more for the extra values, and the search then never waits on SQL.
         Anything it did not fetch is looked up singly, so answers never depend on it.
         """
-        wanted: defaultdict[tuple[Client, FieldType], set[str]] = defaultdict(set)
+        # Distinct values by field and the countries whose format they fit, first.
+        kinds: defaultdict[tuple[FieldType, tuple[str, ...]], set[str]] = defaultdict(set)
         # Columns past LEARN_AFTER look up only the field types that matched in them,
         # and that set cannot grow any more (nothing else is looked up there).
         learned = {
@@ -158,16 +174,25 @@ class Matcher:
                     continue
                 if found.column in learned and found.field not in learned[found.column]:
                     continue
-                for client in self._clients:
-                    key = (client.id, found.field, found.canonical)
-                    if client.country in found.countries and key not in self._cache:
-                        wanted[(client, found.field)].add(found.canonical)
-        for (client, field_), values in wanted.items():
+                kinds[(found.field, found.countries)].add(found.canonical)
+        wanted: defaultdict[tuple[str, FieldType], set[str]] = defaultdict(set)
+        for (field_, countries), values in kinds.items():
+            for country in countries:
+                for client_id in self._in_country.get(country, ()):
+                    wanted[(client_id, field_)].update(values)
+        country_of = {client.id: client.country for client in self._clients}
+        for (client_id, field_), values in wanted.items():
+            known = self._cache.get((client_id, field_))
+            todo = sorted(values - known.keys() if known else values)
+            if not todo:
+                continue
+            # The values are validate()'s canonical forms for this client's country.
             answers = self._vault.lookup_many(
-                self._conn, client.id, field_, sorted(values), client.country
+                self._conn, client_id, field_, todo, country_of[client_id], normalised=True
             )
-            for value, ids in answers.items():
-                self._prefetched[(client.id, field_, value)] = tuple(ids)
+            self._prefetched[(client_id, field_)] = {
+                value: tuple(ids) if ids else () for value, ids in answers.items()
+            }
 
     def match(self, record: Cells, sighting: Sighting | None = None) -> RecordMatch:
         """Match one record to a customer, or say why it cannot be."""
@@ -233,34 +258,38 @@ class Matcher:
             return []
         hits: list[tuple[str, int]] = []
         column = found.column
-        learned = None
+        new = column is not None and column not in self._column_values
+        if new and len(self._column_values) >= MAX_COLUMNS:
+            column = None  # a dump of endless distinct keys: learn nothing more from them
         if column is not None:
             self._column_values[column] += 1
-            if self._column_values[column] > LEARN_AFTER:
-                learned = self._column_hits.get(column, set())
+            learned = self._column_values[column] > LEARN_AFTER
+            if learned and found.field not in self._column_hits.get(column, ()):
+                return hits
         # Clients whose customers this column has matched before are asked first, and
         # the first client that knows the value ends the search: a value is one person's.
         seen = self._client_hits[(column, found.field)]
-        for client in sorted(self._clients, key=lambda c: -seen[c.id]):
+        clients = sorted(self._clients, key=lambda c: -seen[c.id]) if seen else self._clients
+        for client in clients:
             if hits:
                 break
             if client.country not in found.countries or (within and client.id not in within):
                 continue
-            if learned is not None and found.field not in learned:
-                continue
-            key = (client.id, found.field, found.canonical)
-            ids = self._cache.get(key)
+            key = (client.id, found.field)
+            cached = self._cache[key]
+            ids = cached.get(found.canonical)
             if ids is None:
                 self.stats.lookups += 1
-                ids = self._prefetched.get(key)
+                ids = self._prefetched.get(key, _NONE).get(found.canonical)
                 if ids is None:
                     ids = tuple(
                         self._vault.lookup(
                             self._conn, client.id, found.field, found.canonical, client.country
                         )
                     )
-                if len(self._cache) < CACHE_LIMIT:
-                    self._cache[key] = ids
+                if self._cached < CACHE_LIMIT:
+                    cached[found.canonical] = ids
+                    self._cached += 1
             hits.extend((client.id, i) for i in ids)
             if ids:
                 seen[client.id] += 1

@@ -102,10 +102,18 @@ def hint(column: str | None) -> F | None:
     """The field type a column name suggests, if any."""
     if not column:
         return None
-    for pattern, field in _HINTS:
-        if pattern.search(column):
-            return field
-    return None
+    # A dump repeats its few column names on every record: remember the answer
+    # (bounded, as a JSON dump's keys need not be few).
+    if column in _HINT_MEMO:
+        return _HINT_MEMO[column]
+    found = next((field for pattern, field in _HINTS if pattern.search(column)), None)
+    if len(_HINT_MEMO) < _HINT_MEMO_LIMIT:
+        _HINT_MEMO[column] = found
+    return found
+
+
+_HINT_MEMO: dict[str, F | None] = {}
+_HINT_MEMO_LIMIT = 4_096
 
 
 def recognise(cells: Iterable[tuple[str | None, str]]) -> Sighting:
@@ -132,6 +140,8 @@ def recognise(cells: Iterable[tuple[str | None, str]]) -> Sighting:
 
 
 def _values(text: str, named: F | None, column: str | None) -> list[Found | Partial]:
+    if not _may_hold_a_value(text):
+        return []
     found: list[Found | Partial] = []
     partial, rest = _partial(text, named, column)
     if partial is not None:
@@ -141,6 +151,23 @@ def _values(text: str, named: F | None, column: str | None) -> list[Found | Part
     whole = _classify(rest, named, column)
     found.extend(whole if whole else _scan(rest, named, column))
     return found
+
+
+_ASCII_DIGIT = re.compile(r"[0-9]")
+
+
+def _may_hold_a_value(text: str) -> bool:
+    """Whether any pattern below could find something: each wants a digit or an "@".
+
+    Most cells of a dump are names, towns and dates of other kinds: this one cheap
+    test spares them the dozen searches and validators the rest of a cell goes through.
+    """
+    if "@" in text:
+        return True
+    if text.isascii():
+        return _ASCII_DIGIT.search(text) is not None
+    # str.isdigit also counts other scripts' digits and superscripts, as the checks below do.
+    return any(ch.isdigit() for ch in text)
 
 
 def _partial(text: str, named: F | None, column: str | None) -> tuple[Partial | None, str]:
@@ -226,7 +253,9 @@ def _classify(text: str, named: F | None, column: str | None) -> list[Found]:
         # spaces and dashes, so hand them the compact form; phones and e-mails as typed.
         text_in = value if field in (F.PHONE, F.EMAIL) or not compact.isalnum() else compact
         by_canonical: dict[str, list[str]] = {}
-        everywhere = field in SAME_IN_EVERY_COUNTRY
+        everywhere = field in SAME_IN_EVERY_COUNTRY or (
+            field is F.PHONE and compact.startswith(_INTERNATIONAL)
+        )
         for country in COUNTRIES[:1] if everywhere else COUNTRIES:
             try:
                 canonical = validate(field, text_in, country, today=_TODAY)
@@ -239,6 +268,9 @@ def _classify(text: str, named: F | None, column: str | None) -> list[Found]:
 
 
 _SEPARATORS = re.compile(r"[\s\-.()/]")
+# A phone number written with its country code ("+44 ...", "0044 ..."): read the same
+# whatever the client's country, so validated once (a test holds the validators to it).
+_INTERNATIONAL = ("+", "00")
 
 
 def _candidates(value: str) -> list[F]:
