@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event, select, update
 
@@ -64,8 +65,19 @@ def _world(home: Path, db: str | None) -> None:
             conn.execute(update(m.Contract).values(records_per_shift=10**6, records_per_hour=10**6))
 
 
-def _calls(guard: Guard, ws: Workspace) -> list[AccessRequest]:
-    """One open call per (agent, customer); returns a view request for each."""
+def _calls(
+    guard: Guard,
+    ws: Workspace,
+    per_desk: int = CUSTOMERS_PER_DESK,
+    first: int = 0,
+    next_id: int = 90_000_000,
+) -> list[AccessRequest]:
+    """One open call per (agent, customer); returns a view request for each.
+
+    Agent k's customers are positions ``k * CUSTOMERS_PER_DESK + first`` onwards
+    of its client's pool, so calls made with a later ``first`` reach customers the
+    agent has not seen this shift.
+    """
     with ws.store.session() as s:
         agents = s.execute(
             select(m.Staff.id, m.Staff.site_id, m.Staff.shift, m.Device.id)
@@ -87,7 +99,6 @@ def _calls(guard: Guard, ws: Workspace) -> list[AccessRequest]:
             for c in contracts
         }
     requests: list[AccessRequest] = []
-    next_id = 90_000_000
     for k, (staff, site_id, shift, device) in enumerate(agents):
         contract = next((c for c in contracts if site_id in c.allowed_sites), None)
         site = guard.directory.site(site_id)
@@ -100,7 +111,7 @@ def _calls(guard: Guard, ws: Workspace) -> list[AccessRequest]:
         ).astimezone(dt.UTC)
         ip = str(site.networks[0].network_address + 40 + k % 200)
         pool = customers[contract.client_id]
-        for j in range(CUSTOMERS_PER_DESK):
+        for j in range(first, first + per_desk):
             customer = pool[(k * CUSTOMERS_PER_DESK + j) % len(pool)]
             guard.open_interaction(InteractionStart(next_id, contract.id, staff, customer,
                                                     purpose.name, m.Channel.CALL, at))  # fmt: skip
@@ -112,11 +123,36 @@ def _calls(guard: Guard, ws: Workspace) -> list[AccessRequest]:
 
 
 def _count_statements(ws: Workspace, guard: Guard, requests: Sequence[AccessRequest]) -> float:
+    """Statements the driver ran a view, BEGIN and COMMIT not counted.
+
+    On SQLite every statement is counted by sqlite3's own trace hook, so the ones
+    sent straight to the driver (the decision's read, the budget and ledger
+    writes) count too; on PostgreSQL only those through SQLAlchemy are seen.
+    """
     seen = [0]
 
     def count(*_: object) -> None:
         seen[0] += 1
 
+    def traced(sql: str) -> None:
+        if not sql.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            seen[0] += 1
+
+    if ws.store.is_sqlite:
+
+        def hook(dbapi_connection: Any, *_: object) -> None:
+            dbapi_connection.set_trace_callback(traced)
+
+        def unhook(dbapi_connection: Any, *_: object) -> None:
+            dbapi_connection.set_trace_callback(None)
+
+        event.listen(ws.store.engine, "checkout", hook)
+        event.listen(ws.store.engine, "checkin", unhook)
+        for request in requests:
+            guard.view(request)
+        event.remove(ws.store.engine, "checkout", hook)
+        event.remove(ws.store.engine, "checkin", unhook)
+        return seen[0] / len(requests)
     event.listen(ws.store.engine, "before_cursor_execute", count)
     for request in requests:
         guard.view(request)
@@ -188,6 +224,13 @@ def main() -> None:
     parser.add_argument("--db", default=None, help="a PostgreSQL URL instead of SQLite")
     parser.add_argument("--profile", action="store_true", help="print where the time goes")
     parser.add_argument("--group", type=int, default=0, help="also time group commits of N")
+    parser.add_argument(
+        "--fresh",
+        type=int,
+        default=0,
+        help="also time N first views: each a new call with a customer new to the agent "
+        "(nothing memoised, budget places taken)",
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
@@ -208,6 +251,7 @@ def main() -> None:
         )
         statements = _count_statements(ws, guard, requests[:100])
         print(f"  {statements:.1f} SQL statements a view (BEGIN and COMMIT not counted)")
+
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()
@@ -219,6 +263,12 @@ def main() -> None:
             batching = AuditSink(sink_ledger, lake, args.group, listeners=[CanaryListener()])
             grouped, took = _time_grouped(ws, guard, batching, requests, n, args.group)
             report(f"view, {args.group} a transaction (group commit)", grouped, took)
+        if args.fresh:
+            desks = max(1, len(requests) // CUSTOMERS_PER_DESK)
+            per_desk = min(-(-args.fresh // desks), 400 - CUSTOMERS_PER_DESK)
+            fresh = _calls(guard, ws, per_desk, CUSTOMERS_PER_DESK, 91_000_000)[: args.fresh]
+            samples, took = _time(guard, fresh, len(fresh))
+            report("first view of a new customer", samples, took)
         lake.commit()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MiB")

@@ -16,9 +16,9 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import ColumnElement, Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from bpoguard.access import AccessRequest, Decision, InteractionStart, Verb
 from bpoguard.audit import AuditSink, DecisionRecord
@@ -620,25 +620,21 @@ _INTERACTION = select(
 ).where(m.Interaction.id == bindparam("id"))  # fmt: skip
 
 
-def _scalar(column: Any, where: ColumnElement[bool], label: str) -> Any:
-    return select(column).where(where).scalar_subquery().label(label)
-
-
-_IS_CUSTOMER = m.Customer.id == bindparam("customer")
-_IS_CALL = m.Interaction.id == bindparam("interaction")
 # Everything a decision reads from the store, in one statement: the customer, the
 # interaction and the person's budgets (each a separate statement cost a round trip
-# through SQLAlchemy and the driver; together they were a fifth of a view).
-_STATE = select(
-    _scalar(m.Customer.client_id, _IS_CUSTOMER, "c_client"),
-    _scalar(m.Customer.country, _IS_CUSTOMER, "c_country"),
-    _scalar(m.Customer.is_canary, _IS_CUSTOMER, "c_canary"),
-    _scalar(m.Interaction.staff_id, _IS_CALL, "i_staff"),
-    _scalar(m.Interaction.customer_id, _IS_CALL, "i_customer"),
-    _scalar(m.Interaction.purpose, _IS_CALL, "i_purpose"),
-    _scalar(m.Interaction.closed_at, _IS_CALL, "i_closed"),
-    *usage.COLUMNS,
-)
+# through SQLAlchemy and the driver; together they were a fifth of a view). No row:
+# no such customer.
+_STATE = (
+    select(
+        m.Customer.client_id, m.Customer.country, m.Customer.is_canary,
+        m.Interaction.staff_id, m.Interaction.customer_id, m.Interaction.purpose,
+        m.Interaction.closed_at,
+        *usage.COLUMNS,
+    )
+    .select_from(m.Customer)
+    .outerjoin(m.Interaction, m.Interaction.id == bindparam("interaction"))
+    .where(m.Customer.id == bindparam("customer"))
+)  # fmt: skip
 # The one read of every decision, straight to the driver (SQLAlchemy's execution
 # layer cost more than the statement; bpoguard.store.fast).
 _STATE_RAW = Prepared(_STATE)
@@ -652,13 +648,10 @@ def _state(
                           request.at)  # fmt: skip
     params["interaction"] = request.interaction_id
     row = _STATE_RAW.one(conn, params)
-    assert row is not None  # a SELECT of scalar subqueries always returns its one row
+    if row is None:
+        return None, None, _NO_USAGE
     c_client, c_country, c_canary, i_staff, i_customer, i_purpose, i_closed, *used = row
-    customer = (
-        _Customer(request.customer_id, c_client, c_country, bool(c_canary))
-        if c_client is not None
-        else None
-    )
+    customer = _Customer(request.customer_id, c_client, c_country, bool(c_canary))
     call = _Call(i_staff, i_customer, i_purpose, i_closed) if i_staff is not None else None
     return customer, call, usage.from_values(*used) if window is not None else _NO_USAGE
 

@@ -38,27 +38,23 @@ class _Compiled:
     sql: str
     names: tuple[str, ...]  # the bound names in order (positional drivers)
     literals: Mapping[str, Any]  # values fixed in the statement itself
-    binders: Mapping[str, _Processor]
+    binders: Mapping[str, _Processor]  # each distinct name once
     readers: tuple[_Processor, ...]
     positional: bool
     processes_rows: bool
 
     def params(self, given: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
-        """The driver's parameters: positional in the statement's order, or named."""
-        names = self.names
-        if self.positional:
-            out: list[Any] = []
-            for name in names:
-                value = given[name] if name in given else self.literals[name]
-                binder = self.binders[name]
-                out.append(binder(value) if binder is not None and value is not None else value)
-            return out
-        named: dict[str, Any] = {}
-        for name in names:
+        """The driver's parameters: positional in the statement's order, or named.
+
+        Each distinct name is bound once, however often the statement repeats it.
+        """
+        bound: dict[str, Any] = {}
+        for name, binder in self.binders.items():
             value = given[name] if name in given else self.literals[name]
-            binder = self.binders[name]
-            named[name] = binder(value) if binder is not None and value is not None else value
-        return named
+            bound[name] = binder(value) if binder is not None and value is not None else value
+        if self.positional:
+            return [bound[name] for name in self.names]
+        return bound
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
         """A result row with the columns' result processors applied (booleans, datetimes)."""
@@ -80,7 +76,8 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     # dialect_impl: the dialect's own type (SQLite's DATETIME writes text), as
     # SQLAlchemy itself would bind it.
     binders = {
-        name: binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        name: binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        for name in dict.fromkeys(names)
     }
     readers: list[_Processor] = []
     # A query's columns, or an UPDATE's RETURNING columns; nothing for a plain write.
