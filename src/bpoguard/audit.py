@@ -163,4 +163,6 @@ class AuditSink:
 
 
 def _utc(at: dt.datetime) -> str:
-    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is the C path; the same text as strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    # which cost a tenth of building the entry.
+    return at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

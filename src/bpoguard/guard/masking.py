@@ -173,7 +173,10 @@ _RULES: Final[Mapping[FieldType, Callable[[str], str]]] = MappingProxyType(
 
 def mask(field: FieldType, value: str) -> str:
     """Return what an agent may see of a value before it is revealed (module table)."""
-    return _RULES[FieldType(field)](value)
+    rule = _RULES.get(field)  # a member, or its name: a StrEnum hashes as its value
+    if rule is None:
+        rule = _RULES[FieldType(field)]  # ValueError naming an unknown field
+    return rule(value)
 
 
 def mask_slice(fields: Iterable[FieldType], values: Mapping[str, str]) -> dict[FieldType, str]:

@@ -24,6 +24,7 @@ import base64
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -498,8 +499,7 @@ class _Statements:
         if self.postgres:
             # One statement text whatever the count, so psycopg prepares it once.
             return "SELECT pos, hash FROM ledger_nodes WHERE pos = ANY(%s)", (positions,)
-        marks = ",".join("?" * len(positions))
-        return f"SELECT pos, hash FROM ledger_nodes WHERE pos IN ({marks})", positions  # noqa: S608
+        return _nodes_in(len(positions)), positions
 
     def write(self, conn: Connection, cursor: Any, entries: Rows, nodes: Rows) -> None:
         """Insert the entry rows and node rows: one statement a table, one in all on PostgreSQL.
@@ -510,11 +510,8 @@ class _Statements:
             _run(conn, cursor, self.insert_entry, entries, many=True)
             _run(conn, cursor, self.insert_node, nodes, many=True)
             return
-        m = self.mark
-        values_e = ",".join([f"({m},{m})"] * len(entries))
-        values_n = ",".join([f"({m},{m})"] * len(nodes))
-        into_e = f"INSERT INTO ledger_entries (idx, entry) VALUES {values_e}"  # noqa: S608
-        into_n = f"INSERT INTO ledger_nodes (pos, hash) VALUES {values_n}"  # noqa: S608
+        into_e = _insert_rows(self.mark, "ledger_entries (idx, entry)", len(entries))
+        into_n = _insert_rows(self.mark, "ledger_nodes (pos, hash)", len(nodes))
         flat_e = [v for row in entries for v in row]
         flat_n = [v for row in nodes for v in row]
         if self.postgres:
@@ -523,6 +520,20 @@ class _Statements:
         else:
             _run(conn, cursor, into_e, flat_e)
             _run(conn, cursor, into_n, flat_n)
+
+
+@functools.lru_cache(maxsize=64)
+def _nodes_in(count: int) -> str:
+    """SQLite's read of `count` node positions (built once a count: an append reads 1-40)."""
+    marks = ",".join("?" * count)
+    return f"SELECT pos, hash FROM ledger_nodes WHERE pos IN ({marks})"  # noqa: S608
+
+
+@functools.lru_cache(maxsize=512)
+def _insert_rows(mark: str, into: str, count: int) -> str:
+    """A multi-row INSERT of `count` two-column rows (built once a shape)."""
+    values = ",".join([f"({mark},{mark})"] * count)
+    return f"INSERT INTO {into} VALUES {values}"  # noqa: S608
 
 
 _BY_DIALECT: dict[str, _Statements] = {}
