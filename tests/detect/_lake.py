@@ -15,6 +15,7 @@ DAY0 = dt.date(2026, 5, 1)
 PREMISES_IP = "10.1.0.5"
 HOME_IP = "203.0.113.9"
 RIVAL_IP = "198.51.100.7"
+CARRIER_IP = "100.64.0.9"  # a mobile carrier's shared address: many subscribers behind it
 
 DIRECTORY = Directory(
     people=(
@@ -73,6 +74,14 @@ def story() -> list[Event]:
     for day in range(5):
         events.append(ev(at(day, 10), "mailbox.signin", box, account=box, src_ip=PREMISES_IP))
     events.append(ev(at(3, 20.1), "mailbox.signin", box, account=box, src_ip=HOME_IP))
+    # carol's phone signs in to her own account from that home on days 1 and 2; everyone's
+    # phone on day 1 from the carrier's shared address (no one's home).
+    for day in (1, 2):
+        events.append(ev(at(day, 19.5), "auth.signin", "carol", account="carol@p.example",
+                         src_ip=HOME_IP))  # fmt: skip
+    for who in ("alice", "bob", "carol"):
+        events.append(ev(at(1, 8.0), "auth.signin", who, account=f"{who}@p.example",
+                         src_ip=CARRIER_IP))  # fmt: skip
     events.append(ev(at(3, 20.4), "mailbox.signin", box, account=box, src_ip=RIVAL_IP))
     events.append(ev(at(3, 20.5), "account.password_change", box, account=box, src_ip=RIVAL_IP))
     events.append(ev(at(4, 10.2), "mailbox.signin", box, account=box, src_ip=PREMISES_IP,

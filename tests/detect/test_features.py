@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from bpoguard.detect import features
 from bpoguard.detect.engine import DuckDBEngine, Engine, SparkEngine
 from bpoguard.detect.lakefiles import lake_files
 
-from ._lake import DAY0, DIRECTORY
+from ._lake import CARRIER_IP, DAY0, DIRECTORY, HOME_IP, at, ev, story, write_lake
 
 RIVALS = features.Domains(competitors=("rival.example",))
 
@@ -123,3 +124,47 @@ def test_duckdb_and_spark_give_identical_feature_tables(lake: Path, spark: Any) 
     assert duck.equals(sparked), [
         name for name in duck.column_names if duck.column(name) != sparked.column(name)
     ]
+
+
+def test_shared_account_signin_from_a_holders_home_counts_for_that_holder_only(
+    table: pa.Table,
+) -> None:
+    carol = _row(table, "carol", 3)
+    assert carol["shared_home_signins"] == 1  # the box from her home; the rival's is no one's
+    assert carol["home_network_days"] == 2  # her own account used it on days 1 and 2
+    assert carol["shared_home_address"] == int(ipaddress.IPv4Address(HOME_IP))
+    assert carol["shared_home_minute"] == 20 * 60 + 6
+    assert sum(r["shared_home_signins"] for r in table.to_pylist() if r["person"] == "bob") == 0
+    assert _row(table, "carol", 2)["shared_home_signins"] == 0
+    # a phone signing in to its owner's account from home is not work off the premises
+    assert _row(table, "carol", 1)["off_premises"] == 0
+    assert _row(table, "carol", 1)["off_shift"] == 0
+    assert _row(table, "carol", 1)["signins_ok"] == 3  # the logon and two from her phone
+
+
+def test_a_carriers_shared_address_is_no_ones_home(tmp_path: Path) -> None:
+    box = "box@client.example"
+    extra = [ev(at(2, 21.0), "mailbox.signin", box, account=box, src_ip=CARRIER_IP)]
+    lake = write_lake(tmp_path / "lake", story() + extra)
+    table = _features(DuckDBEngine(), lake)
+    assert _row(table, box, 2)["off_premises"] == 1
+    # alice, bob and carol all signed in from it: it names none of them
+    assert all(_row(table, who, 2)["shared_home_signins"] == 0 for who in ("bob", "carol"))
+
+
+def test_contact_reveals_count_phone_and_email_served_not_denied(tmp_path: Path) -> None:
+    def reveal(i: int, fields: list[str], outcome: str = "allowed") -> Any:
+        return ev(at(0, 10 + i / 10), "record.reveal", "alice", customer_id=i, fields=fields,
+                  interaction_id=100 + i, outcome=outcome, src_ip="10.1.0.5")  # fmt: skip
+
+    events = [
+        reveal(1, ["phone"]),
+        reveal(2, ["email"]),
+        reveal(3, ["balance"]),
+        reveal(4, ["phone"], "denied"),
+        ev(at(0, 11), "record.view", "alice", customer_id=5, interaction_id=105),
+    ]
+    table = _features(DuckDBEngine(), write_lake(tmp_path / "lake", events))
+    row = _row(table, "alice", 0)
+    assert row["contact_reveals"] == 2
+    assert row["interactions"] == 5

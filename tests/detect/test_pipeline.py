@@ -41,12 +41,17 @@ def test_story_culprits_rank_first_with_reasons_in_numbers(ws: Workspace) -> Non
     with ws.store.engine.connect() as conn:
         ranked = pipeline.top(conn, 10)
     names = [r["person"] for r in ranked]
-    assert set(names[:2]) == {"alice", "bob"}
+    assert set(names[:3]) == {"alice", "bob", "carol"}
     alice = next(r for r in ranked if r["person"] == "alice")
     assert any("revealed 50 distinct customers" in reason for reason in alice["reasons"])
     assert "box@client.example" not in names  # shared accounts pass risk to their holders
+    # The box was signed into from carol's home: its findings are hers, not bob's too.
     carol = next(r for r in ranked if r["person"] == "carol")
-    assert carol["score"] > 0 and any("via shared account" in r for r in carol["reasons"])
+    assert any("that network is carol's home" in r for r in carol["reasons"])
+    assert any("via shared account box@client.example (used from the home network of carol)" in r
+               for r in carol["reasons"])  # fmt: skip
+    bob = next(r for r in ranked if r["person"] == "bob")
+    assert not any("via shared account" in r for r in bob["reasons"])
 
 
 def test_alert_links_the_events_behind_it(ws: Workspace) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpoguard.detect.detectors import ANOMALY, BASELINE_FEATURES, Frame, _date, _day
-from bpoguard.detect.features import FEATURES
+from bpoguard.detect.features import FEATURES, LABELS
 from bpoguard.detect.findings import Detector, Finding, Severity
 
 Z_BAR = 6.0  # robust z a day must pass against both its own and its peers' baseline
@@ -54,7 +54,7 @@ def robust(frame: Frame) -> list[Finding]:
 def forest(frame: Frame, seed: int = 0) -> list[Finding]:
     """The most isolated person-days by an Isolation Forest over log-scaled features."""
     d = frame.data
-    columns = [c for c in FEATURES if c != "days_since_notice"]
+    columns = [c for c in FEATURES if c != "days_since_notice" and c not in LABELS]
     if len(d) < 50:
         return []
     # Imported here: scikit-learn takes over a second to import, and every bpoguard

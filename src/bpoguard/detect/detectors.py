@@ -10,6 +10,7 @@ team, else same site, else same role) on the same day.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -82,6 +83,16 @@ CERT3 = Detector(
     Severity.CRITICAL,
     "Keylogger or hacking-tool site, then a logon to someone else's computer and mass mail",
 )
+FROM_HOME = Detector(
+    "shared-account-from-home",
+    Severity.CRITICAL,
+    "A shared client account used off the premises from the home network of one of its holders",
+)
+CONTACT_RATE = Detector(
+    "contact-reveal-rate",
+    Severity.HIGH,
+    "Phone numbers or e-mail addresses revealed on far more calls than peers",
+)
 ANOMALY = Detector(
     "anomaly",
     Severity.MEDIUM,
@@ -90,7 +101,7 @@ ANOMALY = Detector(
 
 DETECTORS: tuple[Detector, ...] = (
     CANARY, AFTER_LEAVING, OFF_PREMISES, NO_INTERACTION, BULK, REVEAL_SURGE, TAKEOVER,
-    CONCURRENT, NOTICE_MOVE, REMOVABLE, CERT1, CERT2, CERT3, ANOMALY,
+    CONCURRENT, NOTICE_MOVE, REMOVABLE, CERT1, CERT2, CERT3, FROM_HOME, CONTACT_RATE, ANOMALY,
 )  # fmt: skip
 
 # Features the baselines and the anomaly score look at, with the floor a day must pass.
@@ -439,6 +450,130 @@ def _cert3(frame: Frame) -> list[Finding]:
     return found
 
 
+def _from_home(frame: Frame) -> list[Finding]:
+    """A holder whose own home address a shared account they hold was signed into from."""
+    d = _person_rows(frame)
+    rows = d[d["shared_home_signins"] > 0]
+    if rows.empty:
+        return []
+    held: dict[str, set[str]] = {}
+    for account, person in frame.directory.holders:
+        held.setdefault(person, set()).add(account)
+    box = frame.data[frame.data["person"].isin(frame.accounts) & (frame.data["off_premises"] > 0)]
+    outside = {(str(r.person), _day(r.day)) for r in box.itertuples()}
+    found = []
+    for r in rows.itertuples():
+        day = _day(r.day)
+        used = tuple(sorted(a for a in held.get(r.person, ()) if (a, day) in outside))
+        address = ipaddress.IPv4Address(int(r.shared_home_address))
+        minute = int(r.shared_home_minute)
+        n, known = int(r.shared_home_signins), int(r.home_network_days)
+        text = (
+            f"{', '.join(used) or 'a shared account they hold'} signed in from {address} at "
+            f"{minute // 60:02d}:{minute % 60:02d} UTC on {_date(day)}"
+            f"{f' ({n} sign-ins from there)' if n > 1 else ''}; that network is {r.person}'s home: "
+            f"{r.person}'s own account signed in from it on {known} day{'s' if known > 1 else ''}"
+        )
+        found.append(Finding(FROM_HOME, r.person, day, text, _volume(n), accounts=used))
+    return found
+
+
+CONTACT_WINDOW_DAYS = 7  # calls and contact reveals summed over the last seven days
+CONTACT_MIN = 8  # contact reveals in the window before the rate means anything
+TRIM_SHARE = 0.25  # peers who reveal most, left out of the bar
+CONTACT_RATIO = 3.5  # times the peers' rate; agents' own habits spread to about 2x
+# Poisson tail against the peers' rate a window must pass: one shift of a ring member's
+# calls reaches it; the weight grows with the evidence (1 at 1e-6, about a week).
+CONTACT_P = 1e-4
+
+
+def _trailing(d: pd.DataFrame, column: str, days: int) -> np.ndarray:
+    """Each row's sum of the column over the person's rows in the last ``days`` days.
+
+    ``d`` is sorted by person and day, with a plain 0..n-1 index.
+    """
+    out = np.zeros(len(d))
+    when = d["day"].to_numpy(dtype="datetime64[D]")
+    values = d[column].to_numpy(dtype=float)
+    for index in d.groupby("person").indices.values():
+        total = np.cumsum(values[index])
+        start = np.searchsorted(when[index], when[index] - np.timedelta64(days - 1, "D"))
+        out[index] = total - np.where(start > 0, total[np.maximum(start - 1, 0)], 0.0)
+    return out
+
+
+def _peer_rate(d: pd.DataFrame, groups: list[str]) -> pd.Series:
+    """Each row's peers' contact-reveal rate over the window, the row left out.
+
+    The pooled rate of the peers, leaving out the quarter who reveal most:
+    a ring of several in one team must not raise the bar its members are
+    measured against, and a median of small counts would sit too low. NaN
+    with MIN_PEERS or fewer others.
+    """
+    out = np.full(len(d), np.nan)
+    c = d["c7"].to_numpy(dtype=float)
+    n = d["n7"].to_numpy(dtype=float)
+    rate = np.divide(c, n, out=np.zeros(len(d)), where=n > 0)
+    keys = pd.MultiIndex.from_arrays([groups, d["day"]])
+    for index in pd.Series(range(len(d))).groupby(keys).indices.values():
+        if len(index) <= MIN_PEERS:
+            continue
+        order = index[np.argsort(rate[index], kind="stable")]
+        kept = order[: len(order) - int(np.ceil(len(order) * TRIM_SHARE))]
+        mine = np.isin(index, kept)
+        peer_c = c[kept].sum() - np.where(mine, c[index], 0.0)
+        peer_n = n[kept].sum() - np.where(mine, n[index], 0.0)
+        out[index] = np.divide(peer_c, peer_n, out=np.full(len(index), np.nan), where=peer_n > 0)
+    return pd.Series(out, index=d.index)
+
+
+def _contact_rate(frame: Frame) -> list[Finding]:
+    """Contact fields revealed on far more of one's calls than peers over the last week.
+
+    The guard masks phone numbers and e-mail addresses; an agent who wants to
+    ring a caller later has to reveal them. Peers are the same team (else
+    site) over the same seven days, the person left out; the person's own rate
+    before the window is reported, and doubles the weight when passed too.
+    """
+    from scipy.stats import poisson  # type: ignore[import-untyped]  # slow import: at use
+
+    d = _person_rows(frame)[["person", "day", "contact_reveals", "interactions"]]
+    d = d.sort_values(["person", "day"])
+    if d.empty or d["contact_reveals"].sum() == 0:
+        return []
+    d = d.reset_index(drop=True)
+    d = d.assign(
+        c7=_trailing(d, "contact_reveals", CONTACT_WINDOW_DAYS),
+        n7=_trailing(d, "interactions", CONTACT_WINDOW_DAYS),
+    )
+    cum = d.groupby("person")[["contact_reveals", "interactions"]].cumsum()
+    d = d.assign(c_all=cum["contact_reveals"], n_all=cum["interactions"])
+    people = frame.directory.by_id()
+    rate = pd.Series(np.nan, index=d.index)
+    # The narrowest peer group with enough others active that day: team, site, role.
+    for level in ("team", "site", "role"):
+        rate = rate.fillna(_peer_rate(d, [_peer_at(people.get(p), level) for p in d["person"]]))
+    expected = d["n7"] * rate
+    hits = d[(d["c7"] >= CONTACT_MIN) & (d["c7"] >= CONTACT_RATIO * expected) & rate.notna()]
+    found = []
+    for i, r in zip(hits.index, hits.itertuples(), strict=True):
+        tail = float(poisson.sf(r.c7 - 1, max(expected[i], 0.5)))
+        if tail >= CONTACT_P:
+            continue
+        before_c, before_n = r.c_all - r.c7, r.n_all - r.n7
+        own = before_c / before_n if before_n >= 50 else None
+        text = (
+            f"revealed phone or e-mail on {int(r.c7)} of {int(r.n7)} calls in the 7 days to "
+            f"{_date(r.day)} ({r.c7 / max(r.n7, 1):.0%}); peers {rate[i]:.1%}, "
+            f"{expected[i]:.1f} expected" + ("" if own is None else f"; own rate before {own:.1%}")
+        )
+        weight = min(4.0, -np.log10(max(tail, 1e-300)) / 6)
+        if own is not None and r.c7 / max(r.n7, 1) >= 2 * own:
+            weight *= 1.5  # far above their own past as well
+        found.append(Finding(CONTACT_RATE, r.person, _day(r.day), text, min(5.0, weight)))
+    return found
+
+
 BUILT_IN: tuple[Callable[[Frame], list[Finding]], ...] = (
     _simple(CANARY, "canary_hits", "requests for canary customers"),
     _simple(AFTER_LEAVING, "after_leaving", "actions after the leaving date"),
@@ -455,4 +590,6 @@ BUILT_IN: tuple[Callable[[Frame], list[Finding]], ...] = (
     _cert1,
     _cert2,
     _cert3,
+    _from_home,
+    _contact_rate,
 )

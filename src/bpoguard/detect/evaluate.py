@@ -52,8 +52,12 @@ def _sim_truth(path: Path) -> list[Culprit]:
         raise TruthError(f"truth file {path} is not a simulator truth.json") from None
     out = []
     for s in scenarios:
-        first = dt.datetime.fromisoformat(s["first_act"]) if s.get("first_act") else None
-        out += [Culprit(str(p), str(s["scenario"]), first) for p in s.get("persons", [])]
+        # A scenario of several people may say when each of them began (the ring does).
+        own = s.get("first_acts") or {}
+        for p in s.get("persons", []):
+            first = own.get(p) or s.get("first_act")
+            when = dt.datetime.fromisoformat(first) if first else None
+            out.append(Culprit(str(p), str(s["scenario"]), when))
     return out
 
 
@@ -150,14 +154,17 @@ def _first_alert(
 ) -> dt.datetime | None:
     """The culprit's first alert on or after their first act (one on a shared account they held counts).
 
-    Alerts on days before the first act are false alarms, not early detection.
+    Alerts on days before the first act, or raised before it, are false alarms
+    (or other stories), not early detection.
     """
     first: dt.datetime | None = None
     for a in alerts:
         if culprit.person not in holders.get(a.person, [a.person]):
             continue
         at = a.detected_at if a.detected_at.tzinfo else a.detected_at.replace(tzinfo=dt.UTC)
-        if culprit.first_act is not None and a.window_end < culprit.first_act.date():
+        if culprit.first_act is not None and (
+            a.window_end < culprit.first_act.date() or at < culprit.first_act
+        ):
             continue
         if first is None or at < first:
             first = at

@@ -56,7 +56,16 @@ FEATURES: dict[str, str] = {
     "hacking_sites": "visits to keylogger or hacking-tool sites",
     "days_since_notice": "days since notice was given (-1: none)",
     "after_leaving": "actions after the leaving date",
+    "interactions": "calls and tickets served",
+    "contact_reveals": "phone numbers and e-mail addresses revealed",
+    "shared_home_signins": "sign-ins to a shared account held, from the person's own home network",
+    "home_network_days": "days the person's own account signed in from that network",
+    # Labels, not counts: which address and when, for the explanation (0 when none).
+    "shared_home_address": "that network's address (IPv4 as a number)",
+    "shared_home_minute": "UTC minute of the day of the first such sign-in",
 }
+# Features that name something rather than count it: no model should weigh them.
+LABELS = ("shared_home_address", "shared_home_minute")
 KEYS = ("person", "day")
 
 _ACTIVITY_PREFIXES = (
@@ -70,6 +79,10 @@ _ACTIVITY_PREFIXES = (
     "account.",
 )
 _SIGNINS = (Action.MAILBOX_SIGNIN.value, Action.SIGNIN.value, Action.LOGON.value)
+_CONTACT_FIELDS = ("phone", "email")
+# A network more staff's own accounts use than this is no one's home: a carrier's
+# shared mobile address, an office, a café. Two allows a household of colleagues.
+HOME_MAX_USERS = 2
 _PASSWORDS = (Action.PASSWORD_CHANGE.value, Action.PASSWORD_RESET.value)
 
 
@@ -103,6 +116,7 @@ def daily(engine: Engine, events: ir.Table, spec: FeatureSpec) -> ir.Table:
         _first_seen(e, e.netlabel, "new_networks"),
         _concurrent(e),
         _foreign_logons(e),
+        _shared_from_home(engine, e, spec),
     ]
     table = counts
     for part in parts:
@@ -156,16 +170,27 @@ def _prepared(engine: Engine, events: ir.Table, spec: FeatureSpec) -> ir.Table:
     length = e.shift_minutes.fill_null(12 * 60)
     offset = (e.minute - start + 1440) % 1440
     activity = ibis.or_(*[e.action.startswith(p) for p in _ACTIVITY_PREFIXES])
-    off_shift = activity & (offset >= length + SHIFT_GRACE) & (offset < 1440 - SHIFT_GRACE)
-    off_premises = (
-        activity & e.net24.notnull() & e.premises.isnull() if has_premises else ibis.literal(False)
-    )
+    outside = e.net24.notnull() & e.premises.isnull() if has_premises else ibis.literal(False)
+    accounts = _accounts(spec)
+    shared = e.person.isin(accounts) if accounts else ibis.literal(False)
+    # A phone's Outlook or Teams signing in to the person's own account from home is
+    # how a BYOD workforce looks every evening, not work done off the premises or
+    # out of hours; it still counts as a sign-in and as a network.
+    own_cloud = (e.action == Action.SIGNIN.value) & ~shared
+    counted = activity & ~own_cloud
+    off_shift = counted & (offset >= length + SHIFT_GRACE) & (offset < 1440 - SHIFT_GRACE)
     return e.mutate(
         activity=activity,
         is_off_shift=off_shift,
-        is_off_premises=off_premises,
+        is_off_premises=counted & outside,
+        is_outside=outside,
+        is_shared=shared,
         netlabel=ibis.ifelse(e.net24.isnull(), ibis.null(str), e.premises.fill_null(e.net24)),
     )
+
+
+def _accounts(spec: FeatureSpec) -> list[str]:
+    return sorted({account for account, _ in spec.directory.holders})
 
 
 def _matches(column: ir.StringValue, names: tuple[str, ...]) -> ir.BooleanValue:
@@ -219,6 +244,12 @@ def _counts(e: ir.Table, spec: FeatureSpec) -> ir.Table:
         job_search=e.count(where=is_web & _matches(e.dest_l, spec.domains.job_search)),
         hacking_sites=e.count(where=is_web & _matches(e.dest_l, spec.domains.hacking)),
         after_leaving=ibis.literal(0).cast("int64"),  # filled in by _hr
+        interactions=e.interaction_id.nunique(where=is_record),
+        contact_reveals=e.count(
+            where=(e.action == Action.RECORD_REVEAL.value)
+            & (e.outcome != "denied")
+            & ibis.or_(*[e.fields.contains(f) for f in _CONTACT_FIELDS])
+        ),
         first_eday=e.eday.min(),
     )
 
@@ -258,6 +289,63 @@ def _foreign_logons(e: ir.Table) -> ir.Table:
     joined = days.join(owners, "device_id")
     foreign = joined.filter(joined.owner != joined.person)
     return foreign.group_by(list(KEYS)).aggregate(foreign_logons=foreign.device_id.nunique())
+
+
+def _shared_from_home(engine: Engine, e: ir.Table, spec: FeatureSpec) -> ir.Table:
+    """Off-premises sign-ins to shared accounts a person holds, from that person's home.
+
+    A network is the person's home when their own account signed in from that
+    very address (on that day or before) and at most HOME_MAX_USERS people's own
+    accounts ever did. The exact address, not its /24: neighbours share an
+    ISP's /24, and a carrier's mobile address serves thousands.
+    """
+    holders = engine.table(
+        pa.table(
+            {
+                "h_account": [a for a, _ in spec.directory.holders],
+                "holder": [p for _, p in spec.directory.holders],
+            },
+            schema=pa.schema([("h_account", pa.string()), ("holder", pa.string())]),
+        )
+    )
+    ok = e.action.isin(_SIGNINS) & (e.outcome == "success") & e.src_ip.notnull() & e.is_outside
+    shared = e.filter(ok & e.is_shared).select(
+        s_id=e.event_id, s_account=e.person, s_ip=e.src_ip, s_eday=e.eday, day=e.day,
+        s_minute=e.minute,
+    )  # fmt: skip
+    own = e.filter(ok & ~e.is_shared & (e.action == Action.SIGNIN.value))
+    own_days = own.select(o_holder=own.person, o_ip=own.src_ip, o_eday=own.eday).distinct()
+    users = own_days.group_by("o_ip").aggregate(o_users=own_days.o_holder.nunique())
+    homes = own_days.join(users, "o_ip").filter(_.o_users <= HOME_MAX_USERS)
+    held = shared.join(holders, shared.s_account == holders.h_account)
+    matched = held.join(
+        homes,
+        [held.holder == homes.o_holder, held.s_ip == homes.o_ip, homes.o_eday <= held.s_eday],
+    )
+    # The address as a number, and the minute before it, so that min() picks both
+    # of the day's first such sign-in at once on every engine.
+    octets = [
+        matched.s_ip.re_extract(r"^(\d+)\.(\d+)\.(\d+)\.(\d+)$", i).cast("int64")
+        for i in range(1, 5)
+    ]
+    number = ((octets[0] * 256 + octets[1]) * 256 + octets[2]) * 256 + octets[3]
+    per = matched.group_by(["holder", "day", "s_id"]).aggregate(
+        known_days=matched.o_eday.nunique(),
+        key=(matched.s_minute * 4_294_967_296 + number).min(),
+    )
+    daily = per.group_by(["holder", "day"]).aggregate(
+        shared_home_signins=per.count(),
+        home_network_days=per.known_days.max(),
+        first_key=per.key.min(),
+    )
+    return daily.select(
+        person=daily.holder,
+        day=daily.day,
+        shared_home_signins=daily.shared_home_signins,
+        home_network_days=daily.home_network_days,
+        shared_home_address=daily.first_key % 4_294_967_296,
+        shared_home_minute=daily.first_key // 4_294_967_296,
+    )
 
 
 def _hr(e: ir.Table, table: ir.Table) -> ir.Table:

@@ -43,6 +43,7 @@ class Finding:
     explanation: str
     weight: float = 1.0  # multiplies the severity's weight (how far past the bar)
     via: str | None = None  # the shared account it was seen on, when passed to a holder
+    accounts: tuple[str, ...] = ()  # shared accounts whose use this finding pins on the person
 
     @property
     def score(self) -> float:

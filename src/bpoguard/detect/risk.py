@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from bpoguard.detect.findings import Finding
+from bpoguard.detect.findings import EPISODE_GAP_DAYS, Finding
 from bpoguard.detect.people import Directory
 
 HALF_LIFE_DAYS = 14.0
@@ -76,20 +76,34 @@ def to_people(findings: Iterable[Finding], directory: Directory) -> list[Finding
 
     The account's finding is shared out among its holders (any one of them
     may be the culprit), and one person holding several accounts that fired
-    on the same day for the same detector counts it once.
+    on the same day for the same detector counts it once. When a finding pins
+    the account's use on some holders (it was signed into from their home)
+    within an episode's gap of that day, it goes to those holders only.
     """
+    findings = list(findings)
     holders: dict[str, list[str]] = defaultdict(list)
     for account, person in directory.holders:
         holders[account].append(person)
+    pinned: dict[str, list[tuple[dt.date, str]]] = defaultdict(list)
+    for f in findings:
+        for account in f.accounts:
+            pinned[account].append((f.day, f.person))
     out: list[Finding] = []
     passed: dict[tuple[str, str, dt.date], Finding] = {}
     for f in findings:
         if f.person not in holders:
             out.append(f)
             continue
-        share = 1.0 / len(holders[f.person])
-        for person in holders[f.person]:
-            text = f"via shared account {f.person}: {f.explanation}"
+        near = sorted(
+            {p for d, p in pinned.get(f.person, []) if abs((f.day - d).days) <= EPISODE_GAP_DAYS}
+        )
+        targets = near or holders[f.person]
+        share = 1.0 / len(targets)
+        via = f"via shared account {f.person}"
+        if near:
+            via += f" (used from the home network of {', '.join(near)})"
+        for person in targets:
+            text = f"{via}: {f.explanation}"
             moved = replace(
                 f, person=person, via=f.person, explanation=text, weight=f.weight * share
             )

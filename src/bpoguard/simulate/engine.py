@@ -23,11 +23,13 @@ from bpoguard.events.schema import Action, Event, Outcome
 from bpoguard.fields import FieldType
 from bpoguard.simulate.world import (
     CLIENTS,
+    MOBILE_CARRIER,
     ClientSpec,
     DeviceRecord,
     Person,
     Team,
     World,
+    address_in,
     hire_replacement,
 )
 from bpoguard.store.models import Channel, StaffRole
@@ -42,6 +44,11 @@ MIN_CANARIES = 2
 # Notice rate per agent per day: about 1.5% of staff a month, as in contact centres.
 NOTICE_RATE = 0.0005
 NOTICE_DAYS = 14
+# Share of calls on which the agent reveals a field the purpose allows (before habit).
+REVEAL_RATE = 0.15
+# Days a person with work apps on their phone signs in from home, and from mobile data.
+HOME_SIGNIN_DAYS = 0.85  # token refreshes on home Wi-Fi: most days
+MOBILE_SIGNIN_DAYS = 0.4
 
 
 def contract_id(client: ClientSpec) -> str:
@@ -53,6 +60,20 @@ class Day:
     index: int
     date: dt.date
     rng: np.random.Generator
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call as a scenario's hook sees it, while it is still open."""
+
+    person: Person
+    customer: int
+    opened: dt.datetime
+    interaction: int
+    purpose: str
+    revealable: tuple[FieldType, ...]  # what the purpose lets the agent reveal
+    revealed: tuple[FieldType, ...]  # what the agent revealed on it already
+    day: Day
 
 
 @dataclass
@@ -72,7 +93,7 @@ class Sim:
     denied: int = 0
     hr_changes: list[tuple[str, str, dt.date]] = field(default_factory=list)
     cast: set[str] = field(default_factory=set)  # people given a part in a scenario
-    call_hooks: list[Callable[[Person, int, dt.datetime, Day], None]] = field(default_factory=list)
+    call_hooks: list[Callable[[Call], None]] = field(default_factory=list)
 
     # -- what scenarios and the day loop use ---------------------------------
 
@@ -150,10 +171,57 @@ def prepare(sim: Sim) -> None:
 
 
 def play_day(sim: Sim, day: Day) -> None:
-    """One day of ordinary work at every team, then the day's staff changes."""
+    """One day of ordinary work at every team, phones signing in, then staff changes."""
     for team in sim.world.teams:
         _team_day(sim, team, day)
+    _phone_signins(sim, day)
     _staff_turnover(sim, day)
+
+
+def _employed(person: Person, date: dt.date) -> bool:
+    return person.joined <= date and (person.left is None or date <= person.left)
+
+
+def _phone_signins(sim: Sim, day: Day) -> None:
+    """Outlook and Teams on staff's own phones sign in to their own accounts (Entra log).
+
+    From home Wi-Fi in the evening or before work, and from a carrier's shared
+    mobile address on the way in; never during the shift, when phones stay in
+    the lockers. Everyone with the apps does this, whatever else they do.
+    """
+    teams = {t.id: t for t in sim.world.teams}
+    for person in sim.world.people.values():
+        if not person.phone_apps or not _employed(person, day.date):
+            continue
+        start = sim.shift_start(teams[person.team], day.date)
+        rng = day.rng
+        if rng.random() < HOME_SIGNIN_DAYS:
+            evening = rng.random() < 0.7
+            for _ in range(int(rng.integers(1, 4))):
+                hours = SHIFT_HOURS + rng.uniform(1.0, 5.0) if evening else -rng.uniform(1.0, 3.0)
+                at = start + dt.timedelta(hours=float(hours))
+                _own_signin(sim, person, at, person.home_ip, "Microsoft Teams")
+        if sim.works(person, day.date) and rng.random() < MOBILE_SIGNIN_DAYS:
+            at = start - dt.timedelta(hours=float(rng.uniform(0.3, 1.0)))
+            carrier_ip = address_in(MOBILE_CARRIER, int(rng.integers(0, 1020)))
+            _own_signin(sim, person, at, carrier_ip, "Outlook Mobile")
+
+
+def _own_signin(
+    sim: Sim, person: Person, at: dt.datetime, ip: str, app: str, device: str | None = None
+) -> None:
+    """A sign-in to the person's own cloud account, as Entra ID logs it."""
+    sim.emit(
+        time=at,
+        source="entra",
+        action=Action.SIGNIN,
+        actor=person.id,
+        account=f"{person.id.lower()}@meridian.example",
+        target=app,
+        src_ip=ip,
+        device_id=device,
+        outcome=Outcome.SUCCESS,
+    )
 
 
 def _team_day(sim: Sim, team: Team, day: Day) -> None:
@@ -232,7 +300,9 @@ def _calls(
                 desk,
                 interaction,
             )
-        if revealable and reveal_draw[i] < 0.15:
+        revealed: tuple[FieldType, ...] = ()
+        # Agents differ: some confirm what is on file more often than others.
+        if revealable and reveal_draw[i] < REVEAL_RATE * person.contact_habit:
             field = revealable[int(reveal_draw[i] * 100) % len(revealable)]
             sim.ask(
                 person,
@@ -245,8 +315,10 @@ def _calls(
                 interaction,
                 reason=f"{purpose}: caller asked",
             )
+            revealed = (field,)
+        call = Call(person, customer, opened, interaction, purpose, revealable, revealed, day)
         for hook in sim.call_hooks:
-            hook(person, customer, opened, day)
+            hook(call)
         sim.gateway.close_interaction(interaction, closed)
 
 
@@ -278,6 +350,11 @@ def _logon_logoff(sim: Sim, person: Person, start: dt.datetime, day: Day) -> Non
         "outcome": Outcome.SUCCESS,
     }
     sim.emit(time=start + jitter, action=Action.LOGON, **common)
+    # Outlook and Teams on the desktop sign in to the person's own account after the logon.
+    _own_signin(
+        sim, person, start + jitter + dt.timedelta(minutes=2), person.desk_ip, "Microsoft Outlook",
+        person.devices[0],
+    )  # fmt: skip
     end = start + dt.timedelta(hours=SHIFT_HOURS, minutes=float(day.rng.normal(5, 8)))
     sim.emit(time=end, action=Action.LOGOFF, **common)
 

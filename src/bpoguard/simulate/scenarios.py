@@ -26,7 +26,7 @@ from bpoguard.access import Verb
 from bpoguard.errors import InputError
 from bpoguard.events.schema import Action, Outcome
 from bpoguard.fields import FieldType as F
-from bpoguard.simulate.engine import Day, Sim, give_notice, is_agent, leave
+from bpoguard.simulate.engine import Call, Day, Sim, give_notice, is_agent, leave
 from bpoguard.simulate.world import RIVAL_NETWORK, DeviceRecord, Person, address_in
 from bpoguard.store.models import DeviceKind
 
@@ -140,7 +140,11 @@ class Mailbox:
         pool = _agents_of(sim, self.client)
         chosen = rng.choice(len(pool), size=min(self.holders_count, len(pool)), replace=False)
         self.holders = [pool[int(i)].id for i in chosen]
-        self.insider = self.holders[0]
+        # The one who opens the mailboxes at home does so on a home device that also
+        # carries their own work apps (the means); failing that, the first holder.
+        self.insider = next(
+            (h for h in self.holders if sim.world.people[h].phone_apps), self.holders[0]
+        )
         sim.cast.add(self.insider)
         self.mailboxes = [
             f"{box}@{self.domain}" for box in ("collections", "disputes", "payments", "accounts")
@@ -350,29 +354,63 @@ class Ring:
     client: str = "org-lakeshore"
     site: str = "KOL-1"
     size: int = 3
-    mark_rate: float = 0.3  # share of the ring's callers who are later scammed
+    mark_rate: float = 0.5  # share of the noted callers who are later scammed
+    note_rate: float = 0.6  # share of the calls on which a member notes the caller's number
     noise: float = 1.0  # unrelated complaints, as a multiple of the ring's
     members: list[str] = field(default_factory=list)
     first_act: str = ""
     victims: dict[int, str] = field(default_factory=dict)  # customer -> date reported
     background: dict[int, str] = field(default_factory=dict)
+    noted: set[int] = field(default_factory=set)  # customers whose number a member took
+    first_acts: dict[str, str] = field(default_factory=dict)  # member -> their first note
+    _sim: Any = field(default=None, repr=False)
+
+    CONTACT: ClassVar = (F.PHONE, F.EMAIL)
 
     def cast(self, sim: Sim, days: int, rng: np.random.Generator) -> None:
         pool = _agents_of(sim, self.client, self.site, need=self.size)
         chosen = rng.choice(len(pool), size=min(self.size, len(pool)), replace=False)
         self.members = [pool[int(i)].id for i in chosen]
         sim.cast.update(self.members)
+        self._sim = sim
         sim.call_hooks.append(self._on_call)
 
-    def _on_call(self, person: Person, customer: int, at: dt.datetime, day: Day) -> None:
-        if person.id not in self.members or customer in self.victims:
+    def _on_call(self, call: Call) -> None:
+        """A member notes a caller's number: it is masked, so they reveal it.
+
+        The ring collects numbers from many callers (``note_rate`` of the calls
+        where it can) and its callers later ring some of them (``mark_rate`` of
+        those noted). Only on calls whose purpose lets an agent reveal a
+        contact field (the guard would refuse any other), with the reason
+        agents give; when the agent already revealed it, nothing more is needed.
+        """
+        if call.person.id not in self.members or call.customer in self.noted:
             return
-        if day.rng.random() >= self.mark_rate:
+        contact = next((f for f in self.CONTACT if f in call.revealable), None)
+        rng = call.day.rng
+        if contact is None or rng.random() >= self.note_rate:
             return
+        at = call.opened + dt.timedelta(seconds=float(rng.uniform(70, 200)))
         if not self.first_act:
             self.first_act = at.isoformat()
-        reported = at.date() + dt.timedelta(days=int(day.rng.integers(3, 21)))
-        self.victims[customer] = reported.isoformat()
+        self.first_acts.setdefault(call.person.id, at.isoformat())
+        self.noted.add(call.customer)
+        if contact not in call.revealed:
+            person = call.person
+            self._sim.ask(
+                person,
+                Verb.REVEAL,
+                call.customer,
+                (contact,),
+                at,
+                person.desk_ip,
+                person.devices[0],
+                call.interaction,
+                reason=f"{call.purpose}: confirm callback number",
+            )
+        if rng.random() < self.mark_rate:
+            reported = call.opened.date() + dt.timedelta(days=int(rng.integers(3, 21)))
+            self.victims[call.customer] = reported.isoformat()
 
     def play(self, sim: Sim, day: Day) -> None:
         rate = self.noise * len(self.victims) / max(1, day.index + 1)
@@ -391,6 +429,7 @@ class Ring:
             "scenario": self.name,
             "persons": self.members,
             "first_act": self.first_act,
+            "first_acts": dict(sorted(self.first_acts.items())),
             "client": self.client,
             "victims": sorted(self.victims),
             "complaints_file": "complaints.csv",
@@ -439,6 +478,7 @@ _TUNABLE = {
     "export_size",
     "size",
     "mark_rate",
+    "note_rate",
     "noise",
     "client",
     "site",

@@ -20,7 +20,15 @@ from bpoguard.store.models import DeviceKind, StaffRole
 PROVIDER_ID = "org-meridian"
 RIVAL_ID = "org-vantage"
 RIVAL_NETWORK = "198.51.100.0/24"  # TEST-NET-2: the rival BPO's offices
-HOME_BROADBAND = "203.0.113.0/24"  # TEST-NET-3: staff's home and mobile connections
+# Staff's home broadband: the RFC 2544 benchmarking range (never routed), wide enough
+# that every home has its own address, as a household's broadband line does.
+HOME_BROADBAND = "198.18.0.0/15"
+# Mobile data: carriers put phones behind carrier-grade NAT, so one public address
+# serves many subscribers at once. RFC 6598 shared address space, a small pool.
+MOBILE_CARRIER = "100.64.0.0/22"
+# Staff with Outlook and Teams on a personal phone (BYOD); it signs in to their own
+# account from home Wi-Fi or mobile data, never on the floor (phones stay in lockers).
+PHONE_APPS_SHARE = 0.8
 TEAM_SIZE = 12
 
 
@@ -70,8 +78,9 @@ _BANK_PURPOSES = {
     ),
 }
 _TELCO_PURPOSES = {
-    "billing_enquiry": ((F.NAME, F.ADDRESS, F.PHONE, F.BALANCE), (F.BALANCE,)),
-    "technical_support": ((F.NAME, F.ADDRESS, F.PHONE), ()),
+    # The agent may reveal the number on file to confirm an SMS or callback number.
+    "billing_enquiry": ((F.NAME, F.ADDRESS, F.PHONE, F.BALANCE), (F.BALANCE, F.PHONE)),
+    "technical_support": ((F.NAME, F.ADDRESS, F.PHONE), (F.PHONE,)),
     "payment": ((F.NAME, F.ADDRESS, F.CARD_NUMBER, F.BALANCE), (F.BALANCE,)),
 }
 _COLLECTIONS_PURPOSES = {
@@ -150,6 +159,8 @@ class Person:
     desk_ip: str  # the workstation's address on the premises network
     home_ip: str  # where the person connects from outside
     days_off: tuple[int, int]  # weekdays (Mon=0) not worked
+    phone_apps: bool = False  # work apps on a personal phone: own sign-ins from home
+    contact_habit: float = 1.0  # how often this agent reveals a contact field, against the norm
     notice_given: dt.date | None = None
     left: dt.date | None = None
     devices: list[str] = field(default_factory=list)
@@ -296,8 +307,12 @@ def _hire(
         supervisor=supervisor,
         joined=joined,
         desk_ip=address_in(site.network, number),
-        home_ip=address_in(HOME_BROADBAND, int(rng.integers(1, 254))),
+        # One address per home: a stride over the range, the offset drawn.
+        home_ip=address_in(HOME_BROADBAND, number * 37 + int(rng.integers(0, 37))),
         days_off=(first_off, (first_off + 1) % 7),
+        phone_apps=bool(rng.random() < PHONE_APPS_SHARE),
+        # Some agents check the number on file more than others: a spread around 1.
+        contact_habit=float(rng.gamma(8.0, 1 / 8.0)),
     )
     world.people[person_id] = person
     desktop = f"DT-{site.id}-{number:05d}"
