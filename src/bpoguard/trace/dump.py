@@ -128,7 +128,7 @@ def _kind(path: Path, head: bytes) -> str:
         raise DumpError(f"{path} is a ZIP archive: unpack it and trace the files inside")
     if head.startswith(_OLE):
         raise DumpError(f"{path} is an old Excel (.xls) or Office file: save it as .xlsx or CSV")
-    if head.startswith(_BINARY_MAGIC) or _looks_binary(head):
+    if head.startswith(_BINARY_MAGIC) or (_utf16_without_bom(head) is None and _looks_binary(head)):
         raise DumpError(f"{path} is a binary file, not a dump (CSV, XLSX, JSON or text)")
     text = _decode_sample(head)
     stripped = text.lstrip()
@@ -147,11 +147,27 @@ def _looks_binary(head: bytes) -> bool:
     return b"\x00" in sample or controls > len(sample) // 20
 
 
+def _utf16_without_bom(head: bytes) -> str | None:
+    """UTF-16 text saved without a byte-order mark: every other byte of it is zero."""
+    sample = head[:4096]
+    if len(sample) < 8 or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    # Latin text: the high byte of each unit is zero, the low byte never (or hardly).
+    if odd.count(0) >= 0.9 * len(odd) and even.count(0) <= 0.05 * len(even):
+        return "utf-16-le"
+    if even.count(0) >= 0.9 * len(even) and odd.count(0) <= 0.05 * len(odd):
+        return "utf-16-be"
+    return None
+
+
 def _encoding(head: bytes) -> str:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    if (utf16 := _utf16_without_bom(head)) is not None:
+        return utf16
     try:
         # A multi-byte character may straddle the end of the sample: drop a few bytes.
         head[: len(head) - 4 if len(head) == SAMPLE_BYTES else len(head)].decode("utf-8")

@@ -53,7 +53,9 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _NUMBER_RUN = re.compile(r"(?<![A-Za-z0-9])\+?\(?\d[\d \-.()/]{4,40}\d(?![A-Za-z0-9])")
 _IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{4}){2,7}(?:[ -]?[A-Za-z0-9]{1,3})?\b")
 _NINO = re.compile(r"\b[A-Za-z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-Da-d]\b")
-_TOKEN = re.compile(r"\b[A-Za-z0-9]{7,24}\b")
+# Words of 7 to 24 letters and digits holding both (the look-aheads cannot leave the
+# word: they stop at its first character of another kind).
+_MIXED_TOKEN = re.compile(r"\b(?=[A-Za-z]*[0-9])(?=[0-9]*[A-Za-z])[A-Za-z0-9]{7,24}\b")
 # Masked values: a run of mask characters, then the digits left visible.
 # Possessive quantifiers (Python 3.11): a long run of x's must not be re-split
 # between the groups, which backtracks without end on "xxxx...x".
@@ -153,9 +155,6 @@ def _values(text: str, named: F | None, column: str | None) -> list[Found | Part
     return found
 
 
-_ASCII_DIGIT = re.compile(r"[0-9]")
-
-
 def _may_hold_a_value(text: str) -> bool:
     """Whether any pattern below could find something: each wants a digit or an "@".
 
@@ -165,9 +164,9 @@ def _may_hold_a_value(text: str) -> bool:
     if "@" in text:
         return True
     if text.isascii():
-        return _ASCII_DIGIT.search(text) is not None
+        return any(digit in text for digit in "0123456789")  # ten C scans beat one regex
     # str.isdigit also counts other scripts' digits and superscripts, as the checks below do.
-    return any(ch.isdigit() for ch in text)
+    return any(ch.isdigit() for ch in set(text))
 
 
 def _partial(text: str, named: F | None, column: str | None) -> tuple[Partial | None, str]:
@@ -178,12 +177,22 @@ def _partial(text: str, named: F | None, column: str | None) -> tuple[Partial | 
         if named in (F.PHONE, F.ACCOUNT_NUMBER, F.IBAN):
             field = named
         return Partial(field, match.group(1), column), _cut(text, match)
-    if match := _ENDING.search(text):
+    if _may_say_ending(text) and (match := _ENDING.search(text)):
         return Partial(named or F.CARD_NUMBER, match.group(1), column), _cut(text, match)
-    digits = re.sub(r"\D", "", text)
-    if column and _LAST4_HEADER.search(column) and len(digits) == 4 and len(text) <= 8:
-        return Partial(named if named in STRONG else F.CARD_NUMBER, digits, column), ""
+    if column and len(text) <= 8 and _LAST4_HEADER.search(column):
+        digits = re.sub(r"\D", "", text)
+        if len(digits) == 4:
+            return Partial(named if named in STRONG else F.CARD_NUMBER, digits, column), ""
     return None, text
+
+
+def _may_say_ending(text: str) -> bool:
+    # _ENDING wants "end" or "last"; a case-blind regex costs ten times these scans of
+    # ASCII text (other scripts have letters that fold to ASCII ones: the regex decides).
+    if not text.isascii():
+        return True
+    lower = text.lower()
+    return "end" in lower or "last" in lower
 
 
 def _cut(text: str, match: re.Match[str]) -> str:
@@ -196,7 +205,7 @@ def _scan(text: str, named: F | None, column: str | None) -> list[Found]:
     rest = text
     # Only words holding an "@": an e-mail pattern run over a long line without one
     # would retry from every position (quadratic time on a pasted page).
-    for word in (w for w in text.split() if "@" in w):
+    for word in (w for w in text.split() if "@" in w) if "@" in text else ():
         for match in _EMAIL.finditer(word):
             found.extend(_classify(match.group(0), F.EMAIL, column))
             rest = rest.replace(match.group(0), " ")
@@ -206,13 +215,12 @@ def _scan(text: str, named: F | None, column: str | None) -> list[Found]:
             if hits:
                 found.extend(hits)
                 rest = rest.replace(match.group(0), " ")
-    for match in _TOKEN.finditer(rest):
+    # Letters and digits together: a licence, passport or PAN, never a bare number.
+    for match in _MIXED_TOKEN.finditer(rest):
         token = match.group(0)
-        # Letters and digits together: a licence, passport or PAN, never a bare number.
-        if any(ch.isdigit() for ch in token) and any(ch.isalpha() for ch in token):
-            hits = _classify(token, None, column)
-            found.extend(hits)
-            rest = rest.replace(token, " ") if hits else rest
+        hits = _classify(token, None, column)
+        found.extend(hits)
+        rest = rest.replace(token, " ") if hits else rest
     for match in _NUMBER_RUN.finditer(rest):
         found.extend(_split_run(match.group(0), named, column))
     return found
@@ -228,7 +236,9 @@ def _split_run(run: str, named: F | None, column: str | None) -> list[Found]:
     i = 0
     while i < len(groups):
         for j in range(min(len(groups), i + 6), i, -1):
-            hits = _classify(" ".join(groups[i:j]), named, column)
+            piece = " ".join(groups[i:j])
+            # The whole run was classified above: a one-group run would be again.
+            hits = _classify(piece, named, column) if piece != run else []
             if hits:
                 found.extend(hits)
                 i = j
