@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ibis  # type: ignore[import-untyped]
 import pandas as pd  # type: ignore[import-untyped]
 import pyarrow as pa
 import pyarrow.parquet as pq
+from ibis import _
 from sqlalchemy import Connection, delete, insert, select
 
 from bpoguard.detect import alerts, anomaly, detectors, risk
@@ -37,6 +39,7 @@ from bpoguard.workspace import Workspace
 Progress = Callable[[str, int, int], None]
 FEATURES_FILE = "features.parquet"
 RULES_FILE = "rules.toml"
+SPILL_DIR = "spill"  # where DuckDB writes what does not fit its memory limit
 
 
 @dataclass
@@ -101,7 +104,8 @@ def run(
     else:
         start = dt.date.max  # nothing new: the cache is the answer
     report("features", 0, 1)
-    table = _features(engine, spark_master, files, directory, ruleset, start, cached)
+    spill = detect_dir(ws) / SPILL_DIR
+    table = _features(engine, spark_master, files, directory, ruleset, start, cached, spill)
     report("features", 1, 1)
     _write_cache(cache, table)
     frame_table = (
@@ -156,12 +160,13 @@ def _features(
     ruleset: RuleSet,
     start: dt.date | None,
     cached: pa.Table | None,
+    spill_dir: Path | None = None,
 ) -> pa.Table:
     if not files:
         return FEATURE_SCHEMA.empty_table()
     if start == dt.date.max and cached is not None:
         return cached
-    engine: Engine = open_engine(engine_name, spark_master)
+    engine: Engine = open_engine(engine_name, spark_master, spill_dir)
     try:
         events = engine.read_parquet(files)
         spec = FeatureSpec(directory=directory, domains=ruleset.domains, since=start)
@@ -190,82 +195,114 @@ def _detect(
     return kept, suppressed, persons
 
 
-# Which of the person's events on an alert's days are its evidence.
-_EVIDENCE: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
-    "canary-touched": lambda e: e["canary"].fillna(False).astype(bool),
-    "reveal-without-interaction": lambda e: (
-        (e["action"] == "record.reveal") & e["interaction_id"].isna()
-    ),
-    "bulk-harvest": lambda e: e["action"].str.startswith("record."),
-    "reveal-surge": lambda e: e["action"] == "record.reveal",
-    "mailbox-takeover": lambda e: e["action"].str.startswith(("mailbox.", "account.", "auth.")),
-    "concurrent-use": lambda e: e["action"].str.startswith(("mailbox.", "auth.")),
-    "off-premises": lambda e: e["src_ip"].notna(),
+# Which of the person's events on an alert's days are its evidence, by kind of detector.
+_MOVES = ("file.", "device.", "email.", "web.", "record.export", "record.")
+_EVIDENCE_KIND: dict[str, str] = {
+    "canary-touched": "canary",
+    "reveal-without-interaction": "reveal_no_interaction",
+    "bulk-harvest": "record",
+    "reveal-surge": "reveal",
+    "mailbox-takeover": "account",
+    "concurrent-use": "session",
+    "off-premises": "address",
 }
-_MOVES = ("file.", "device.", "email.", "web.", "record.export")
+_DEFAULT_KIND = "moves"  # any other detector: data moved, or customer records requested
 
 
-def _evidence_filter(detector: str) -> Callable[[pd.DataFrame], pd.Series]:
-    return _EVIDENCE.get(
-        detector,
-        lambda e: e["action"].str.startswith(_MOVES) | e["action"].str.startswith("record."),
-    )
+def _evidence_kinds(t: ibis.Table) -> dict[str, ibis.Value]:
+    """Each kind of evidence as a condition on a lake event."""
+    action = t.action
+    return {
+        "canary": t.canary.fill_null(False),
+        "reveal_no_interaction": (action == "record.reveal") & t.interaction_id.isnull(),
+        "record": action.startswith("record."),
+        "reveal": action == "record.reveal",
+        "account": ibis.or_(*[action.startswith(p) for p in ("mailbox.", "account.", "auth.")]),
+        "session": ibis.or_(*[action.startswith(p) for p in ("mailbox.", "auth.")]),
+        "address": t.src_ip.notnull(),
+        "moves": ibis.or_(*[action.startswith(p) for p in _MOVES]),
+    }
 
 
 def _store_alerts(
     conn: Connection, found: list[Finding], files: list[Path], directory: Directory
 ) -> None:
     episodes = alerts.fold(alerts.episodes(found))
-    events = _evidence_events(files, {(e.person, d) for e in episodes for d in _days(e)})
+    wanted = {(e.person, d, _kind(e)) for e in episodes for d in _days(e)}
+    events = _evidence_events(files, wanted)
     now = dt.datetime.now(dt.UTC)
     for episode in episodes:
+        kind = _kind(episode)
+        # A day's events are in time order, and days are: the first MAX_EVIDENCE of the
+        # episode are the first of its days' lists put end to end.
         evidence: list[tuple[str, int | None, dt.datetime]] = []
-        if not events.empty:
-            mine = events[(events["actor"] == episode.person) & events["day"].isin(_days(episode))]
-            mine = mine[_evidence_filter(episode.detector.id)(mine)].head(alerts.MAX_EVIDENCE)
-            # Instant alerts come from the guard's decisions: the same key, ledger index and all.
-            evidence = [
-                (
-                    str(r.event_id),
-                    None if pd.isna(r.ledger_index) else int(r.ledger_index),
-                    r.time.to_pydatetime(),
-                )
-                for r in mine.itertuples()
-            ]
-        alerts.upsert(conn, episode, now, evidence)
+        for day in _days(episode):
+            evidence += events.get((episode.person, day, kind), [])
+            if len(evidence) >= alerts.MAX_EVIDENCE:
+                break
+        alerts.upsert(conn, episode, now, evidence[: alerts.MAX_EVIDENCE])
+
+
+def _kind(episode: alerts.Episode) -> str:
+    return _EVIDENCE_KIND.get(episode.detector.id, _DEFAULT_KIND)
 
 
 def _days(episode: alerts.Episode) -> list[dt.date]:
     return sorted({f.day for f in episode.findings})
 
 
-def _evidence_events(files: list[Path], pairs: set[tuple[str, dt.date]]) -> pd.DataFrame:
-    """The events of these (person, day) pairs, from the lake (DuckDB reads them directly)."""
-    days = sorted({d for _, d in pairs})
-    wanted = [
-        f for f in files if f.parent.name.removeprefix("day=") in {d.isoformat() for d in days}
-    ]
-    if not wanted:
-        return pd.DataFrame()
+Evidence = dict[tuple[str, dt.date, str], list[tuple[str, int | None, dt.datetime]]]
+
+
+def _evidence_events(files: list[Path], wanted: set[tuple[str, dt.date, str]]) -> Evidence:
+    """The first MAX_EVIDENCE events of each (person, day, kind), in time order.
+
+    DuckDB joins the lake with the wanted triples and ranks within each, so only
+    what can be linked leaves it: an earlier version loaded every event of every
+    alerted person and day into pandas, most of the lake at 30 M events.
+    """
+    days = {d.isoformat() for _, d, _ in wanted}
+    paths = [f for f in files if f.parent.name.removeprefix("day=") in days]
+    if not paths:
+        return {}
+    keys = pa.table(
+        {
+            "w_person": [p for p, _, _ in wanted],
+            "w_day": [d for _, d, _ in wanted],
+            "w_kind": [k for _, _, k in wanted],
+        },
+        schema=pa.schema(
+            [("w_person", pa.string()), ("w_day", pa.date32()), ("w_kind", pa.string())]
+        ),
+    )
     engine = DuckDBEngine()
     try:
-        t = engine.read_parquet(wanted)
-        people = sorted({p for p, _ in pairs})
-        t = t.filter(t.actor.isin(people)).select(
-            "event_id",
-            "time",
-            "actor",
-            "action",
-            "canary",
-            "interaction_id",
-            "src_ip",
-            "ledger_index",
+        lake = engine.read_parquet(paths)
+        t = lake.select(
+            "event_id", "time", "actor", "action", "canary", "interaction_id", "src_ip",
+            "ledger_index", day=lake.time.date(),
+        )  # fmt: skip
+        w = engine.table(keys)
+        j = t.join(w, [t.actor == w.w_person, t.day == w.w_day])
+        kinds = _evidence_kinds(j)
+        j = j.filter(ibis.cases(*[(j.w_kind == k, c) for k, c in kinds.items()], else_=False))
+        order = ibis.row_number().over(
+            group_by=[j.w_person, j.w_day, j.w_kind], order_by=[j.time, j.event_id]
         )
-        frame = engine.to_arrow(t.order_by(["time", "event_id"])).to_pandas()
+        j = j.mutate(rank=order).filter(_.rank < alerts.MAX_EVIDENCE)
+        rows = engine.to_arrow(
+            j.select("w_person", "w_day", "w_kind", "event_id", "ledger_index", "time").order_by(
+                ["w_person", "w_day", "w_kind", "time", "event_id"]
+            )
+        )
     finally:
         engine.close()
-    frame["day"] = [t.date() for t in frame["time"]]
-    return frame
+    out: Evidence = {}
+    for person, day, kind, event_id, index, time in zip(
+        *(rows.column(c).to_pylist() for c in rows.column_names), strict=True
+    ):
+        out.setdefault((person, day, kind), []).append((event_id, index, time))
+    return out
 
 
 def _store_risk(conn: Connection, risks: list[risk.Risk]) -> None:
