@@ -129,6 +129,16 @@ class Prepared:
             cursor.close()
         return None if raw is None else compiled.row(raw)
 
+    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a query (or a write with RETURNING) in conn's transaction; every row, processed."""
+        compiled = self._compiled(conn)
+        cursor = conn.connection.cursor()
+        try:
+            rows = run(conn, cursor, compiled.sql, compiled.params(params)).fetchall()
+        finally:
+            cursor.close()
+        return [compiled.row(raw) for raw in rows]
+
 
 def run(conn: Connection, cursor: Any, sql: str, params: Any, *, many: bool = False) -> Any:
     """Execute on the driver's cursor; driver errors become SQLAlchemy's, as elsewhere.
