@@ -174,8 +174,10 @@ def _hits(
             continue
         who = index.accessors_of(p)
         if relevant is not None and cid in relevant:
-            keep = np.fromiter(relevant[cid], dtype=np.int64)
-            who = who[np.isin(who, keep)]
+            # A customer has a handful of accessors: a set test is cheaper than np.isin's
+            # set-up, and keeps their order as np.isin did.
+            keep = relevant[cid]
+            who = np.array([w for w in who.tolist() if w in keep], dtype=np.int64)
         hits[cid] = who
     return hits
 

@@ -164,7 +164,8 @@ def _may_hold_a_value(text: str) -> bool:
     if "@" in text:
         return True
     if text.isascii():
-        return any(digit in text for digit in "0123456789")  # ten C scans beat one regex
+        # Ten substring scans in C beat one regex on a long cell and cost ~1 µs on a short one.
+        return any(map(text.__contains__, "0123456789"))
     # str.isdigit also counts other scripts' digits and superscripts, as the checks below do.
     return any(ch.isdigit() for ch in set(text))
 
