@@ -10,16 +10,25 @@ so that peak RSS is that engine's own:
   (whole lake read into one DataFrame, groupby per feature), checked equal
   to the Ibis table, then the same scoring.
 
+With ``--home DIR`` (repeatable) it skips generating and importing and
+times workspaces already imported (``bench_import.py --keep``), e.g. the
+30,000,000-event one. ``--end-to-end`` adds what ``bpoguard detect`` does
+whole: the feature cache removed, features, detectors, alerts with their
+evidence, risk, timed by stage. Each child reports wall and CPU seconds and
+the load average around it: the machine is shared, so quote CPU too.
+
 Usage:
     .venv/bin/python benchmarks/bench_detect.py [--users 200 600] [--days 120]
-        [--engines duckdb spark pandas] [--json]
+        [--engines duckdb spark pandas] [--home DIR ...] [--end-to-end] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -62,6 +71,7 @@ def child(engine: str, home: Path) -> dict[str, Any]:
         directory = directory_for(conn, ws.settings.lake_dir)
     files = lake_files(ws.settings.lake_dir)
     spec = features.FeatureSpec(directory=directory)
+    load, cpu = os.getloadavg()[0], _cpu()
     start = time.perf_counter()
     if engine == "pandas":
         table = pandas_features(files, spec)
@@ -81,11 +91,53 @@ def child(engine: str, home: Path) -> dict[str, Any]:
         "features_s": featured - start,
         "scoring_s": scored - featured,
         "total_s": scored - start,
+        "cpu_s": _cpu() - cpu,
+        "load": [load, os.getloadavg()[0]],
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "person_days": table.num_rows,
         "findings": len(found),
         "digest": pd.util.hash_pandas_object(frame, index=False).sum().item(),
     }
+
+
+def end_to_end(home: Path) -> dict[str, Any]:
+    """In the child: ``bpoguard detect`` from scratch on DuckDB, timed by stage."""
+    from bpoguard.detect import pipeline
+    from bpoguard.workspace import Workspace
+
+    # From scratch: no feature cache, no spill left over (alerts already stored stay).
+    folder = pipeline.detect_dir(Workspace.open(home))
+    (folder / pipeline.FEATURES_FILE).unlink(missing_ok=True)
+    shutil.rmtree(folder / pipeline.SPILL_DIR, ignore_errors=True)
+    marks: dict[str, float] = {}
+    load, cpu = os.getloadavg()[0], _cpu()
+    start = time.perf_counter()
+
+    def progress(stage: str, done: int, total: int) -> None:
+        marks[f"{stage} {'done' if done == total else 'start'}"] = time.perf_counter() - start
+
+    with Workspace.open(home) as ws:
+        summary = pipeline.run(ws, "duckdb", progress=progress)
+    total = time.perf_counter() - start
+    features_s = marks["features done"]
+    scoring_s = marks["detectors done"] - marks["detectors start"]
+    return {
+        "features_s": features_s,
+        "scoring_s": scoring_s,
+        "alerts_risk_s": total - marks["detectors done"],
+        "total_s": total,
+        "cpu_s": _cpu() - cpu,
+        "load": [load, os.getloadavg()[0]],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "person_days": summary.person_days,
+        "findings": summary.findings,
+        "alerts": summary.alerts_total,
+    }
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def pandas_features(files: list[Path], spec: Any) -> Any:
@@ -217,19 +269,28 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--home", type=Path, action="append", help="an imported workspace")
+    parser.add_argument("--end-to-end", action="store_true", help="also time bpoguard detect")
     parser.add_argument("--child")
-    parser.add_argument("--home", type=Path)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.home)))
+        home = args.home[0]
+        result = end_to_end(home) if args.child == "e2e" else child(args.child, home)
+        print(json.dumps(result))
         return
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
-        for users in args.users:
-            home, events, prep = prepare(Path(tmp), users, args.days)
+        plan = [(h, 0) for h in args.home] if args.home else [(None, u) for u in args.users]
+        for given, users in plan:
+            if given is None:
+                home, events, prep = prepare(Path(tmp), users, args.days)
+            else:
+                from bpoguard.events.lake import count
+
+                home, events, prep = given, count(given / "lake"), 0.0
             row: dict[str, Any] = {
-                "users": users,
-                "days": args.days,
+                "users": users if given is None else str(given),
+                "days": args.days if given is None else None,
                 "events": events,
                 "generate_import_s": prep,
             }
@@ -237,6 +298,8 @@ def main() -> None:
                 row[engine] = run_child(engine, home)
             digests = {row[e]["digest"] for e in args.engines}
             row["tables_identical"] = len(digests) == 1
+            if args.end_to_end:
+                row["end_to_end"] = run_child("e2e", home)
             rows.append(row)
             if not args.json:
                 print(_line(row, args.engines), flush=True)
@@ -245,12 +308,20 @@ def main() -> None:
 
 
 def _line(row: dict[str, Any], engines: list[str]) -> str:
-    parts = [f"{row['events']:>10,} events ({row['users']} users x {row['days']} days):"]
+    what = f"{row['users']} users x {row['days']} days" if row["days"] else row["users"]
+    parts = [f"{row['events']:>10,} events ({what}):"]
     for e in engines:
         r = row[e]
         rate = row["events"] / r["total_s"]
         parts.append(f"{e} {r['total_s']:.1f} s (features {r['features_s']:.1f}, scoring {r['scoring_s']:.1f}; "
-                     f"{rate:,.0f} events/s; peak {r['peak_rss_mib']:.0f} MiB)")  # fmt: skip
+                     f"{rate:,.0f} events/s; CPU {r['cpu_s']:.1f} s; peak {r['peak_rss_mib']:.0f} MiB; "
+                     f"load {r['load'][0]:.1f}-{r['load'][1]:.1f})")  # fmt: skip
+    if "end_to_end" in row:
+        r = row["end_to_end"]
+        parts.append(f"bpoguard detect end to end {r['total_s']:.1f} s (features {r['features_s']:.1f}, "
+                     f"scoring {r['scoring_s']:.1f}, alerts and risk {r['alerts_risk_s']:.1f}; CPU {r['cpu_s']:.1f} s; "
+                     f"peak {r['peak_rss_mib']:.0f} MiB; {r['person_days']:,} person-days, {r['alerts']} alerts; "
+                     f"load {r['load'][0]:.1f}-{r['load'][1]:.1f})")  # fmt: skip
     if "duckdb" in engines:
         for e in engines:
             if e != "duckdb":
