@@ -10,13 +10,10 @@ import secrets
 from pathlib import Path
 
 import pytest
-import typer
 from sqlalchemy import insert
 
-import bpoguard.cli
 from bpoguard import workspace
 from bpoguard.cli import main
-from bpoguard.cli.vault import customers_app, keys_app
 from bpoguard.store import models as m
 
 PHONE = "07700 900123"
@@ -25,21 +22,10 @@ BAD_CARD = "4929000000007"
 
 @pytest.fixture(autouse=True)
 def _cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The real root app, with the vault's sub-apps mounted if app.py does not mount them yet."""
+    """The real root app, in a clean environment."""
     for name in ("BPOGUARD_HOME", "BPOGUARD_DB", "BPOGUARD_DEBUG", "BPOGUARD_KEK"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    root = bpoguard.cli.app
-    mounted = {group.name for group in root.registered_groups}
-    if {"customers", "keys"} <= mounted:
-        return
-    wrapper = typer.Typer(add_completion=False, rich_markup_mode=None)
-    wrapper.registered_commands = list(root.registered_commands)
-    wrapper.registered_groups = list(root.registered_groups)
-    wrapper.registered_callback = root.registered_callback
-    wrapper.add_typer(customers_app, name="customers")
-    wrapper.add_typer(keys_app, name="keys")
-    monkeypatch.setattr(bpoguard.cli, "app", wrapper)
 
 
 @pytest.fixture

@@ -8,30 +8,17 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from bpoguard import workspace
-from bpoguard.cli import app, main
-from bpoguard.cli.ledger import ledger_app
+from bpoguard.cli import main
 from bpoguard.ledger import Ledger
 from bpoguard.ledger import verifier as verifier_module
 
 VERIFIER = Path(verifier_module.__file__)
-
-
-@pytest.fixture(autouse=True)
-def _mounted() -> Iterator[None]:
-    """Mount `ledger` on the root app unless app.py already does."""
-    if any(group.typer_instance is ledger_app for group in app.registered_groups):
-        yield
-        return
-    app.add_typer(ledger_app, name="ledger")
-    yield
-    app.registered_groups.pop()
 
 
 @pytest.fixture

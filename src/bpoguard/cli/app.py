@@ -2,28 +2,71 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Annotated
 
 import typer
+import typer.main
 from rich.table import Table
+from typer import _click
+from typer.core import TyperGroup
 
 from bpoguard import __version__, workspace
 from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, open_workspace, out
-from bpoguard.cli.canary import canary_app
-from bpoguard.cli.demo import demo_command
-from bpoguard.cli.detect import alerts_app, detect_command, evaluate_command, risk_app
-from bpoguard.cli.export import export_app
-from bpoguard.cli.importing import import_app
-from bpoguard.cli.ledger import ledger_app
-from bpoguard.cli.policy import policy_app
-from bpoguard.cli.serve import serve_command
-from bpoguard.cli.simulate_cert import simulate_app
-from bpoguard.cli.token import device_app, token_app
-from bpoguard.cli.trace import trace_app
-from bpoguard.cli.vault import customers_app, keys_app
+
+# Every other command lives in its own module, imported only when it is called (or when
+# `bpoguard --help` lists it): `bpoguard trace leak` need not load Spark's, Ibis's or the
+# simulator's imports. Name -> (module, a Typer group or a command function), in the
+# order `bpoguard --help` lists them, capability by capability.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("bpoguard.cli.demo", "demo_command"),
+    "simulate": ("bpoguard.cli.simulate_cert", "simulate_app"),
+    "customers": ("bpoguard.cli.vault", "customers_app"),
+    "keys": ("bpoguard.cli.vault", "keys_app"),
+    "policy": ("bpoguard.cli.policy", "policy_app"),
+    "canary": ("bpoguard.cli.canary", "canary_app"),
+    "export": ("bpoguard.cli.export", "export_app"),
+    "serve": ("bpoguard.cli.serve", "serve_command"),
+    "token": ("bpoguard.cli.token", "token_app"),
+    "device": ("bpoguard.cli.token", "device_app"),
+    "ledger": ("bpoguard.cli.ledger", "ledger_app"),
+    "import": ("bpoguard.cli.importing", "import_app"),
+    "detect": ("bpoguard.cli.detect", "detect_command"),
+    "risk": ("bpoguard.cli.detect", "risk_app"),
+    "alerts": ("bpoguard.cli.detect", "alerts_app"),
+    "evaluate": ("bpoguard.cli.detect", "evaluate_command"),
+    "trace": ("bpoguard.cli.trace", "trace_app"),
+}
+
+
+def _load(name: str) -> _click.Command:
+    module, attribute = _COMMANDS[name]
+    found = getattr(importlib.import_module(module), attribute)
+    if isinstance(found, typer.Typer):
+        return typer.main.get_group(found)
+    single = typer.Typer(add_completion=False, rich_markup_mode=None)
+    single.command(name)(found)
+    return typer.main.get_command(single)  # one command and no callback: the command itself
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: the workspace commands here, the rest loaded from _COMMANDS on use."""
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        """The commands defined here, then the lazily loaded ones."""
+        here = super().list_commands(ctx)
+        return here + [name for name in _COMMANDS if name not in here]
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        """The command called cmd_name, importing its module the first time."""
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            self.add_command(_load(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
     name="bpoguard",
+    cls=_LazyGroup,
     help="Keep outsourced customer data out of criminals' hands, and prove what happened.",
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -74,25 +117,6 @@ def init(
         err.print(f"The previous workspace was kept at {result.replaced}")
     out.print(f"Workspace ready at {result.home}")
     out.print(f"Database: {result.db}")
-
-
-app.add_typer(simulate_app, name="simulate")
-app.command("demo")(demo_command)
-app.add_typer(ledger_app, name="ledger")
-app.add_typer(customers_app, name="customers")
-app.add_typer(keys_app, name="keys")
-app.add_typer(canary_app, name="canary")
-app.add_typer(export_app, name="export")
-app.command("detect")(detect_command)
-app.add_typer(risk_app, name="risk")
-app.add_typer(alerts_app, name="alerts")
-app.command("evaluate")(evaluate_command)
-app.add_typer(import_app, name="import")
-app.add_typer(policy_app, name="policy")
-app.add_typer(trace_app, name="trace")
-app.command("serve")(serve_command)
-app.add_typer(token_app, name="token")
-app.add_typer(device_app, name="device")
 
 
 @app.command()
