@@ -150,8 +150,8 @@ def pandas_features(files: list[Path], spec: Any) -> Any:
     from bpoguard.detect import domains as dom
     from bpoguard.detect.features import _ACTIVITY_PREFIXES, FEATURE_SCHEMA, SHIFT_GRACE
 
-    cols = ["time", "action", "actor", "customer_id", "src_ip", "device_id", "outcome",
-            "interaction_id", "dest", "attachments", "removable", "canary"]  # fmt: skip
+    cols = ["event_id", "time", "action", "actor", "customer_id", "src_ip", "device_id", "outcome",
+            "interaction_id", "dest", "attachments", "removable", "canary", "fields"]  # fmt: skip
     e = pd.concat([pq.read_table(f, columns=cols).to_pandas() for f in files], ignore_index=True)
     e = e[e["actor"].notna()].copy()
     e["person"] = e["actor"]
@@ -164,6 +164,9 @@ def pandas_features(files: list[Path], spec: Any) -> Any:
     offset = (minute - start + 1440) % 1440
     action = e["action"]
     activity = action.str.startswith(_ACTIVITY_PREFIXES)
+    # The person's own cloud sign-ins (a phone at home) count as neither off shift nor off site.
+    accounts = {a for a, _ in spec.directory.holders}
+    counted = activity & ~((action == "auth.signin") & ~e["person"].isin(accounts))
     nets = dict(
         zip(
             *[spec.directory.network_table().column(c).to_pylist() for c in ("net24", "premises")],
@@ -191,8 +194,8 @@ def pandas_features(files: list[Path], spec: Any) -> Any:
         "searches": action == "record.search",
         "denials": e["outcome"] == "denied",
         "canary_hits": e["canary"].fillna(False).astype(bool),
-        "off_shift": activity & (offset >= length + SHIFT_GRACE) & (offset < 1440 - SHIFT_GRACE),
-        "off_premises": (activity & e["net24"].notna() & premises.isna()) if nets else False,
+        "off_shift": counted & (offset >= length + SHIFT_GRACE) & (offset < 1440 - SHIFT_GRACE),
+        "off_premises": (counted & e["net24"].notna() & premises.isna()) if nets else False,
         "signins_ok": signin & (e["outcome"] == "success"),
         "signins_failed": signin & (e["outcome"] == "failure"),
         "password_changes": action.isin(["account.password_change", "account.password_reset"]),
@@ -215,6 +218,13 @@ def pandas_features(files: list[Path], spec: Any) -> Any:
     out["customers_viewed"] = distinct(rec, "customer_id")
     out["customers_revealed"] = distinct(action == "record.reveal", "customer_id")
     out["customers_exported"] = distinct(action == "record.export", "customer_id")
+    out["interactions"] = distinct(rec, "interaction_id")
+    contact = e["fields"].map(lambda f: f is not None and ("phone" in f or "email" in f))
+    out["contact_reveals"] = (
+        ((action == "record.reveal") & (e["outcome"] != "denied") & contact)
+        .groupby([e["person"], e["day"]])
+        .sum()
+    )
     recipients = np.where(send & e["dest"].notna(), e["dest"].fillna("").str.count(",") + 1, 0)
     out["max_recipients"] = (
         pd.Series(recipients, index=e.index).groupby([e["person"], e["day"]]).max()
@@ -241,6 +251,8 @@ def pandas_features(files: list[Path], spec: Any) -> Any:
     notice = e[action == "hr.notice"].groupby("person")["eday"].min()
     leave = e[action == "hr.leave"].groupby("person")["eday"].min()
     active = e[activity].groupby(keys).size()
+    for name, values in _shared_from_home(e, spec, signin, premises, nets).items():
+        out[name] = values
     out = out.fillna(0).reset_index()
     first_eday = e.groupby(keys)["eday"].min().values
     n_day = out["person"].map(notice)
@@ -254,6 +266,45 @@ def pandas_features(files: list[Path], spec: Any) -> Any:
     return pa.Table.from_pandas(out[FEATURE_SCHEMA.names], preserve_index=False).cast(
         FEATURE_SCHEMA
     )
+
+
+def _shared_from_home(e: Any, spec: Any, signin: Any, premises: Any, nets: Any) -> dict[str, Any]:
+    """Sign-ins to a held shared account from the holder's own home address (pandas)."""
+    import pandas as pd
+
+    from bpoguard.detect.features import HOME_MAX_USERS
+
+    holders = pd.DataFrame(spec.directory.holders, columns=["account", "holder"])
+    outside = (e["net24"].notna() & premises.isna()) if nets else False
+    ok = signin & (e["outcome"] == "success") & e["src_ip"].notna() & outside
+    shared = e["person"].isin(holders["account"])
+    s = e[ok & shared][["event_id", "person", "src_ip", "eday", "day", "time"]]
+    own = e[ok & ~shared & (e["action"] == "auth.signin")]
+    days = own[["person", "src_ip", "eday"]].drop_duplicates()
+    users = days.groupby("src_ip")["person"].nunique()
+    homes = days[days["src_ip"].map(users) <= HOME_MAX_USERS]
+    held = s.merge(holders, left_on="person", right_on="account")
+    matched = held.merge(homes, left_on=["holder", "src_ip"], right_on=["person", "src_ip"])
+    matched = matched[matched["eday_y"] <= matched["eday_x"]]
+    if matched.empty:
+        return {}
+    octets = matched["src_ip"].str.split(".", expand=True).astype("int64")
+    number = ((octets[0] * 256 + octets[1]) * 256 + octets[2]) * 256 + octets[3]
+    minute = (matched["time"].dt.hour * 60 + matched["time"].dt.minute).astype("int64")
+    matched = matched.assign(key=minute * 4_294_967_296 + number)
+    per = matched.groupby(["holder", "day", "event_id"]).agg(
+        known=("eday_y", "nunique"), key=("key", "min")
+    )
+    daily = per.groupby(level=[0, 1]).agg(
+        n=("key", "size"), known=("known", "max"), key=("key", "min")
+    )
+    daily.index.names = ["person", "day"]
+    return {
+        "shared_home_signins": daily["n"],
+        "home_network_days": daily["known"],
+        "shared_home_address": daily["key"] % 4_294_967_296,
+        "shared_home_minute": daily["key"] // 4_294_967_296,
+    }
 
 
 def run_child(engine: str, home: Path) -> dict[str, Any]:
