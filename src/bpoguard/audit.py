@@ -10,11 +10,12 @@ decision changed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from bpoguard.access import VERB_ACTIONS, AccessRequest, Verb
 from bpoguard.events.lake import LakeWriter
@@ -23,6 +24,7 @@ from bpoguard.fields import FieldType
 from bpoguard.ledger import Ledger
 
 ENTRY_VERSION = 1
+_HELD = "bpoguard.audit.held"  # Connection.info key: lake rows waiting for the commit
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +157,33 @@ class AuditSink:
             return []
         records, self._pending = self._pending, []
         indexes = self._ledger.append_within(conn, [r.entry() for r in records])
+        held: list[Event] | None = conn.info.get(_HELD)
         for record, index in zip(records, indexes, strict=True):
-            self._lake.write(record.event(index))
+            if held is None:
+                self._lake.write(record.event(index))
+            else:
+                held.append(record.event(index))
             for listener in self._listeners:
                 listener.on_decision(conn, record, index)
         return indexes
+
+    @contextmanager
+    def transaction(self, engine: Engine) -> Iterator[Connection]:
+        """``engine.begin()``, whose decisions reach the lake only once it has committed.
+
+        A decision rolled back (a later statement failed, the commit itself failed)
+        then leaves no lake row behind, and the ledger index it had, which the next
+        entry reuses, is never claimed by two rows.
+        """
+        held: list[Event] = []
+        with engine.begin() as conn:
+            conn.info[_HELD] = held
+            try:
+                yield conn
+            finally:
+                del conn.info[_HELD]
+        for event in held:
+            self._lake.write(event)
 
 
 def _utc(at: dt.datetime) -> str:

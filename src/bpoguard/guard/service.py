@@ -273,7 +273,7 @@ class Guard:
         if self._conn is not None:
             yield self._conn
             return
-        with self._store.engine.begin() as conn:
+        with self._sink.transaction(self._store.engine) as conn:
             yield conn
 
     @property

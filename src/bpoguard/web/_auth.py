@@ -114,7 +114,7 @@ def _refused(
     log.warning("refused request from %s: %s", source_ip, why)
     if verb is None or customer_id is None:
         return  # no decision was asked for: nothing to put in the ledger
-    with runtime.store.engine.begin() as db:
+    with runtime.sink.transaction(runtime.store.engine) as db:
         runtime.refuse(
             db,
             staff_id=staff_id or ANONYMOUS,

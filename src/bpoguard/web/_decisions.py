@@ -121,7 +121,7 @@ async def search(
 
 
 def _refuse_search(runtime: Runtime, caller: Caller, status: int, reason: str) -> NoReturn:
-    with runtime.store.engine.begin() as conn:
+    with runtime.sink.transaction(runtime.store.engine) as conn:
         index = runtime.refuse(
             conn, staff_id=caller.staff_id, verb=Verb.SEARCH, customer_id=BULK,
             source_ip=caller.source_ip, device_id=caller.device_id, reason=reason,

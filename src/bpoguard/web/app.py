@@ -357,7 +357,7 @@ def _record_invalid(runtime: Runtime, request: Request, message: str) -> int | N
     if who is None:
         who = caller(runtime, request, kind=TokenKind.STAFF, verb=verb, customer_id=customer_id)
     log.info("refused %s of customer %s by %s: %s", verb.value, customer_id, who.staff_id, message)
-    with runtime.store.engine.begin() as conn:
+    with runtime.sink.transaction(runtime.store.engine) as conn:
         return runtime.refuse(
             conn,
             staff_id=who.staff_id,
