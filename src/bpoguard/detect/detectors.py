@@ -480,11 +480,11 @@ def _from_home(frame: Frame) -> list[Finding]:
 
 CONTACT_WINDOW_DAYS = 7  # calls and contact reveals summed over the last seven days
 CONTACT_MIN = 8  # contact reveals in the window before the rate means anything
-TRIM_SHARE = 0.25  # peers who reveal most, left out of the bar
-CONTACT_RATIO = 3.5  # times the peers' rate; agents' own habits spread to about 2x
+OUTLIER_RATIO = 2.0  # peers this far above the rest are left out of the bar
+CONTACT_RATIO = 3.0  # times the peers' rate; agents' own habits spread to about 2x
 # Poisson tail against the peers' rate a window must pass: one shift of a ring member's
-# calls reaches it; the weight grows with the evidence (1 at 1e-6, about a week).
-CONTACT_P = 1e-4
+# calls reaches it; the weight grows with the evidence (1 at 1e-6).
+CONTACT_P = 1e-6
 
 
 def _trailing(d: pd.DataFrame, column: str, days: int) -> np.ndarray:
@@ -505,24 +505,24 @@ def _trailing(d: pd.DataFrame, column: str, days: int) -> np.ndarray:
 def _peer_rate(d: pd.DataFrame, groups: list[str]) -> pd.Series:
     """Each row's peers' contact-reveal rate over the window, the row left out.
 
-    The pooled rate of the peers, leaving out the quarter who reveal most:
-    a ring of several in one team must not raise the bar its members are
-    measured against, and a median of small counts would sit too low. NaN
-    with MIN_PEERS or fewer others.
+    The peers' pooled rate, leaving out those far above the rest themselves
+    (twice the others' median rate, and CONTACT_MIN reveals): a ring of
+    several in one team must not raise the bar its members are measured
+    against. NaN with MIN_PEERS or fewer others.
     """
     out = np.full(len(d), np.nan)
     c = d["c7"].to_numpy(dtype=float)
     n = d["n7"].to_numpy(dtype=float)
-    rate = np.divide(c, n, out=np.zeros(len(d)), where=n > 0)
     keys = pd.MultiIndex.from_arrays([groups, d["day"]])
     for index in pd.Series(range(len(d))).groupby(keys).indices.values():
         if len(index) <= MIN_PEERS:
             continue
-        order = index[np.argsort(rate[index], kind="stable")]
-        kept = order[: len(order) - int(np.ceil(len(order) * TRIM_SHARE))]
-        mine = np.isin(index, kept)
-        peer_c = c[kept].sum() - np.where(mine, c[index], 0.0)
-        peer_n = n[kept].sum() - np.where(mine, n[index], 0.0)
+        ci, ni = c[index], n[index]
+        # Who is far above the rest is judged by the others' median: a ring inflates a mean.
+        median = _leave_one_out_quantile(np.divide(ci, np.maximum(ni, 1.0)), 0.5)
+        kept = ~((ci >= CONTACT_MIN) & (ci >= OUTLIER_RATIO * ni * median))
+        peer_c = (ci * kept).sum() - ci * kept
+        peer_n = (ni * kept).sum() - ni * kept
         out[index] = np.divide(peer_c, peer_n, out=np.full(len(index), np.nan), where=peer_n > 0)
     return pd.Series(out, index=d.index)
 

@@ -354,8 +354,8 @@ class Ring:
     client: str = "org-lakeshore"
     site: str = "KOL-1"
     size: int = 3
-    mark_rate: float = 0.5  # share of the noted callers who are later scammed
-    note_rate: float = 0.6  # share of the calls on which a member notes the caller's number
+    mark_rate: float = 0.4  # share of the noted callers who are later scammed
+    note_rate: float = 0.8  # share of the calls on which a member notes the caller's number
     noise: float = 1.0  # unrelated complaints, as a multiple of the ring's
     members: list[str] = field(default_factory=list)
     first_act: str = ""
@@ -408,8 +408,10 @@ class Ring:
                 call.interaction,
                 reason=f"{call.purpose}: confirm callback number",
             )
-        if rng.random() < self.mark_rate:
-            reported = call.opened.date() + dt.timedelta(days=int(rng.integers(3, 21)))
+        # Both drawn whatever the rate: the world does not change with mark_rate.
+        scammed, delay = rng.random() < self.mark_rate, int(rng.integers(3, 21))
+        if scammed:
+            reported = call.opened.date() + dt.timedelta(days=delay)
             self.victims[call.customer] = reported.isoformat()
 
     def play(self, sim: Sim, day: Day) -> None:

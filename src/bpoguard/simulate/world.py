@@ -78,10 +78,11 @@ _BANK_PURPOSES = {
     ),
 }
 _TELCO_PURPOSES = {
-    # The agent may reveal the number on file to confirm an SMS or callback number.
+    # The agent may reveal the number on file to confirm a callback or SMS number.
     "billing_enquiry": ((F.NAME, F.ADDRESS, F.PHONE, F.BALANCE), (F.BALANCE, F.PHONE)),
     "technical_support": ((F.NAME, F.ADDRESS, F.PHONE), (F.PHONE,)),
-    "payment": ((F.NAME, F.ADDRESS, F.CARD_NUMBER, F.BALANCE), (F.BALANCE,)),
+    # The number for the payment's confirmation text, on file and revealable as for billing.
+    "payment": ((F.NAME, F.ADDRESS, F.PHONE, F.CARD_NUMBER, F.BALANCE), (F.BALANCE, F.PHONE)),
 }
 _COLLECTIONS_PURPOSES = {
     "debt_collection": (
