@@ -287,7 +287,15 @@ def _shared_from_home(e: Any, spec: Any, signin: Any, premises: Any, nets: Any) 
     matched = held.merge(homes, left_on=["holder", "src_ip"], right_on=["person", "src_ip"])
     matched = matched[matched["eday_y"] <= matched["eday_x"]]
     if matched.empty:
-        return {}
+        return dict.fromkeys(
+            (
+                "shared_home_signins",
+                "home_network_days",
+                "shared_home_address",
+                "shared_home_minute",
+            ),
+            0,
+        )
     octets = matched["src_ip"].str.split(".", expand=True).astype("int64")
     number = ((octets[0] * 256 + octets[1]) * 256 + octets[2]) * 256 + octets[3]
     minute = (matched["time"].dt.hour * 60 + matched["time"].dt.minute).astype("int64")
