@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_http.py [--home DIR] [--agents 200] [--workers 2]
         [--duration 15] [--threads 2] [--rate VIEWS_PER_S] [--group-limit 32]
-        [--http auto|h11] [--db POSTGRESQL_URL]
+        [--http auto|h11] [--db POSTGRESQL_URL] [--default-gc]
 
 A simulated BPO (SQLite, customers in the vault) is built first unless --home
 already holds one (not timed). A uvicorn server with --workers processes
@@ -76,6 +76,7 @@ def app_factory():  # type: ignore[no-untyped-def]
     from bpoguard.web._client import parse_networks
     from bpoguard.web._settings import WebSettings
     from bpoguard.web.app import create_app
+    from bpoguard.web.server import tune_collector
 
     pinned = dt.datetime.fromisoformat(os.environ["BENCH_AT"])
     started = float(os.environ["BENCH_T0"])
@@ -89,7 +90,10 @@ def app_factory():  # type: ignore[no-untyped-def]
         clock=clock,
         group_limit=int(os.environ.get("BENCH_GROUP_LIMIT", "32")),
     )
-    return create_app(settings)
+    app = create_app(settings)
+    if os.environ.get("BENCH_DEFAULT_GC") != "1":
+        tune_collector()  # as bpoguard serve's workers do
+    return app
 
 
 # --- the world ----------------------------------------------------------------------------
@@ -403,6 +407,11 @@ def main() -> None:
     )
     parser.add_argument("--db", help="build the world on this PostgreSQL URL (new --home only)")
     parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="leave the workers' garbage collector at CPython's defaults (bpoguard serve tunes it)",
+    )
+    parser.add_argument(
         "--http",
         choices=("auto", "h11"),
         default="auto",
@@ -423,6 +432,8 @@ def main() -> None:
     system = credentials_for(home, agents, at)
     port = free_port()
     protocol = HTTP_PROTOCOL if args.http == "auto" else _H11
+    if args.default_gc:
+        os.environ["BENCH_DEFAULT_GC"] = "1"  # read by app_factory in each worker
     server = start_server(home, at, args.workers, port, protocol, args.group_limit)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -451,6 +462,7 @@ def main() -> None:
         "workers": args.workers,
         "http": protocol.rsplit(":", 1)[1],
         "group_limit": args.group_limit,
+        "collector": "default" if args.default_gc else "tuned (bpoguard.web.server.tune_collector)",
         "offered_views_per_s": args.rate,
         "database": "postgresql" if _on_postgres(home) else "sqlite",
         "cpus": os.cpu_count(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import socket
@@ -17,6 +18,7 @@ from bpoguard.cli import main
 from bpoguard.errors import InputError
 from bpoguard.events import lake
 from bpoguard.web._client import ForwardingError, client_address, parse_networks
+from bpoguard.web.server import YOUNG_THRESHOLD, tune_collector
 from web._world import Web, headers
 
 TRUSTED = parse_networks(["10.250.0.0/24", "fd00::/64"])
@@ -119,3 +121,14 @@ def test_serve_runs_workers_that_answer_over_http(world: Path) -> None:
         server.terminate()
         output = server.communicate(timeout=60)[0].decode()
     assert "Traceback" not in output
+
+
+def test_a_server_freezes_its_start_up_heap_and_collects_young_objects_less_often() -> None:
+    threshold = gc.get_threshold()
+    try:
+        tune_collector()
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD > threshold[0]
+        assert gc.get_freeze_count() > 0  # the app's long-lived objects leave the collections
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)

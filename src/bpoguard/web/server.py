@@ -7,6 +7,7 @@ travel to them in environment variables that `bpoguard serve` sets; only
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Sequence
@@ -43,7 +44,30 @@ def app_from_environment() -> FastAPI:
     settings = settings_for(
         Path(os.environ[_HOME]), os.environ.get(_DB) or None, trusted, os.environ.get(KEK_ENV)
     )
-    return create_app(settings)
+    app = create_app(settings)
+    tune_collector()
+    return app
+
+
+# Young objects a request may leave before the collector runs (CPython's default: 700).
+YOUNG_THRESHOLD = 100_000
+
+
+def tune_collector() -> None:
+    """Set the garbage collector for a long-running server, once its app is built.
+
+    A view allocates thousands of short-lived objects: at CPython's default
+    thresholds that is a young collection every few requests and, every hundred
+    or so, a full one over the whole long-lived heap (policies, directory,
+    SQLAlchemy, FastAPI), a pause of tens of milliseconds that a request waiting
+    behind it sees. The heap built at start-up is frozen out of every collection
+    and young objects are collected less often. Measured with 200 agents paced at
+    1,000 views/s: p99 85-215 ms before, 24-41 ms after (docs/benchmarks.md).
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, middle * 5, old * 10)
 
 
 def serve(
@@ -70,7 +94,9 @@ def serve(
         "http": HTTP_PROTOCOL,  # TCP_NODELAY on every connection (see _protocol)
     }
     if workers <= 1:
-        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        app = create_app(settings)
+        tune_collector()
+        uvicorn.run(app, **common)  # type: ignore[arg-type]
         return
     os.environ[_HOME] = str(settings.home)
     os.environ[_TRUSTED] = ",".join(str(n) for n in settings.trusted_proxies)
