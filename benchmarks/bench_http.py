@@ -73,10 +73,10 @@ class Agent:
 
 def app_factory():  # type: ignore[no-untyped-def]
     """The app a worker builds: the real app, its clock pinned to the chosen moment."""
+    from bpoguard import collector
     from bpoguard.web._client import parse_networks
     from bpoguard.web._settings import WebSettings
     from bpoguard.web.app import create_app
-    from bpoguard.web.server import tune_collector
 
     pinned = dt.datetime.fromisoformat(os.environ["BENCH_AT"])
     started = float(os.environ["BENCH_T0"])
@@ -92,7 +92,7 @@ def app_factory():  # type: ignore[no-untyped-def]
     )
     app = create_app(settings)
     if os.environ.get("BENCH_DEFAULT_GC") != "1":
-        tune_collector()  # as bpoguard serve's workers do
+        collector.tune()  # as bpoguard serve's workers do
     return app
 
 
@@ -462,7 +462,7 @@ def main() -> None:
         "workers": args.workers,
         "http": protocol.rsplit(":", 1)[1],
         "group_limit": args.group_limit,
-        "collector": "default" if args.default_gc else "tuned (bpoguard.web.server.tune_collector)",
+        "collector": "default" if args.default_gc else "tuned (bpoguard.collector.tune)",
         "offered_views_per_s": args.rate,
         "database": "postgresql" if _on_postgres(home) else "sqlite",
         "cpus": os.cpu_count(),

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from bpoguard.cli import main
+from bpoguard.collector import YOUNG_THRESHOLD, tune
 from bpoguard.errors import InputError
 from bpoguard.events import lake
 from bpoguard.web._client import ForwardingError, client_address, parse_networks
-from bpoguard.web.server import YOUNG_THRESHOLD, tune_collector
 from web._world import Web, headers
 
 TRUSTED = parse_networks(["10.250.0.0/24", "fd00::/64"])
@@ -126,7 +126,7 @@ def test_serve_runs_workers_that_answer_over_http(world: Path) -> None:
 def test_a_server_freezes_its_start_up_heap_and_collects_young_objects_less_often() -> None:
     threshold = gc.get_threshold()
     try:
-        tune_collector()
+        tune()
         assert gc.get_threshold()[0] == YOUNG_THRESHOLD > threshold[0]
         assert gc.get_freeze_count() > 0  # the app's long-lived objects leave the collections
     finally:

@@ -7,7 +7,6 @@ travel to them in environment variables that `bpoguard serve` sets; only
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from bpoguard import collector
 from bpoguard.guard.keys import KeyfileProvider, KeyProvider
 from bpoguard.web._client import parse_networks
 from bpoguard.web._protocol import HTTP_PROTOCOL
@@ -45,29 +45,8 @@ def app_from_environment() -> FastAPI:
         Path(os.environ[_HOME]), os.environ.get(_DB) or None, trusted, os.environ.get(KEK_ENV)
     )
     app = create_app(settings)
-    tune_collector()
+    collector.tune()  # after the app is built: its heap is frozen out of collections
     return app
-
-
-# Young objects a request may leave before the collector runs (CPython's default: 700).
-YOUNG_THRESHOLD = 100_000
-
-
-def tune_collector() -> None:
-    """Set the garbage collector for a long-running server, once its app is built.
-
-    A view allocates thousands of short-lived objects: at CPython's default
-    thresholds that is a young collection every few requests and, every hundred
-    or so, a full one over the whole long-lived heap (policies, directory,
-    SQLAlchemy, FastAPI), a pause of tens of milliseconds that a request waiting
-    behind it sees. The heap built at start-up is frozen out of every collection
-    and young objects are collected less often. Measured with 200 agents paced at
-    1,000 views/s: p99 85-215 ms before, 24-41 ms after (docs/benchmarks.md).
-    """
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, middle * 5, old * 10)
 
 
 def serve(
@@ -95,7 +74,7 @@ def serve(
     }
     if workers <= 1:
         app = create_app(settings)
-        tune_collector()
+        collector.tune()
         uvicorn.run(app, **common)  # type: ignore[arg-type]
         return
     os.environ[_HOME] = str(settings.home)
