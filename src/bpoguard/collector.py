@@ -7,8 +7,8 @@ long-lived heap of a server (SQLAlchemy, FastAPI, the policies and the
 directory): a quarter of a web worker's CPU and the tail of its latency.
 :func:`tune`, run once a process has built what it keeps, freezes that heap
 out of every collection and collects young objects far less often, for a few
-MiB. Measured (docs/benchmarks.md): a web worker paced at 1,000 views/s, p99
-85 -> 28-40 ms and 1.07 -> 0.81 ms of CPU a view. A one-shot command gains
+MiB. Measured (docs/benchmarks.md): web workers paced at 1,000 views/s, p99
+85 -> 40 ms (medians of runs) and 1.07 -> 0.81 ms of CPU a view. A one-shot command gains
 nothing measurable (`bpoguard trace leak` on a 10,000-record dump, three
 alternated pairs, 3.7-4.4 s either way), so the CLI leaves the defaults.
 """
