@@ -167,6 +167,14 @@ class AuditSink:
                 listener.on_decision(conn, record, index)
         return indexes
 
+    def append(self, conn: Connection, entry: dict[str, Any]) -> int:
+        """Append an entry that is not an access decision (an export approval given, say).
+
+        In conn's transaction, at once (never buffered); returns its ledger index.
+        """
+        (index,) = self._ledger.append_within(conn, [entry])
+        return index
+
     @contextmanager
     def transaction(self, engine: Engine) -> Iterator[Connection]:
         """``engine.begin()``, whose decisions reach the lake only once it has committed.

@@ -271,8 +271,10 @@ def test_approvals_are_listed_by_state(office: Office) -> None:
 
 def test_a_row_from_before_approvals_were_entries_still_reads(office: Office) -> None:
     desk = office.desk()
-    old = office.guard.approve_export(_supervisors(office)[0], desk.staff, desk.client,
-                                      desk.customers[65:66], FIELDS, REASON, desk.at)  # fmt: skip
+    with office.store.engine.begin() as conn:  # as rows were written before: no ledger entry
+        old = approvals.record_approval(conn, desk.client, desk.staff, _supervisors(office)[0],
+                                        desk.customers[65:66], FIELDS, REASON, desk.at,
+                                        dt.timedelta(hours=8))  # fmt: skip
     with office.store.engine.connect() as conn:
         stored = conn.execute(
             select(export_approvals.c.fields).where(export_approvals.c.id == old.id)
@@ -281,3 +283,17 @@ def test_a_row_from_before_approvals_were_entries_still_reads(office: Office) ->
     assert stored == ["name", "phone"]
     assert found is not None and found.fields == FIELDS and found.ledger_index is None
     assert _export(office, desk, old.id).decision.allowed  # type: ignore[attr-defined]
+
+
+def test_an_approval_given_through_the_guard_itself_is_a_ledger_entry(office: Office) -> None:
+    desk = office.desk()
+    before = office.ledger.size()
+    given = office.guard.approve_export(_supervisors(office)[0], desk.staff, desk.client,
+                                        desk.customers[70:72], FIELDS, REASON, desk.at)  # fmt: skip
+    assert given.ledger_index == before and office.ledger.size() == before + 1
+    entry = office.ledger.entry(before)
+    assert entry["kind"] == approvals.ENTRY_KIND and entry["event"] == "approve"
+    assert entry["approval"] == given.id and entry["customers"] == list(desk.customers[70:72])
+    with office.store.engine.connect() as conn:
+        stored = approvals.get_approval(conn, given.id)
+    assert stored is not None and stored.ledger_index == before

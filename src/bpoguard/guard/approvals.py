@@ -202,6 +202,13 @@ def record_approval(
     return found
 
 
+def recorded(conn: Connection, approval: ExportApproval, ledger_index: int) -> ExportApproval:
+    """The approval with the index of the ledger entry that records it, kept in its row."""
+    approval = dataclasses.replace(approval, ledger_index=ledger_index)
+    _store_state(conn, approval)
+    return approval
+
+
 def get_approval(conn: Connection, approval_id: int) -> ExportApproval | None:
     """One approval, or None if there is no such approval."""
     row = conn.execute(select(export_approvals).where(export_approvals.c.id == approval_id)).first()
@@ -252,8 +259,9 @@ def _open() -> ColumnElement[bool]:
 class ApprovalBook:
     """Approvals given and revoked, each in one transaction with its ledger entry.
 
-    The guard decides who may approve (:meth:`Guard.approve_export`); this adds
-    the evidence: the entry in the signed ledger, whose index the row keeps.
+    The guard decides who may approve and records the approval with its ledger
+    entry (:meth:`Guard.approve_export`); this gives it a transaction of its own
+    and revokes, with the revocation's entry.
     """
 
     def __init__(self, store: Store, guard: Guard, ledger: Ledger) -> None:
@@ -274,13 +282,9 @@ class ApprovalBook:
     ) -> ExportApproval:
         """A supervisor's approval, stored and recorded in the ledger; ApprovalError if refused."""
         with self._store.engine.begin() as conn:
-            given = self._guard.bound(conn).approve_export(
+            return self._guard.bound(conn).approve_export(
                 supervisor_id, staff_id, client_id, customer_ids, fields, reason, at, valid_for
             )
-            (index,) = self._ledger.append_within(conn, [given.entry()])
-            approval = dataclasses.replace(given, ledger_index=index)
-            _store_state(conn, approval)
-        return approval
 
     def revoke(
         self, approval_id: int, revoked_by: str, reason: str, at: dt.datetime
@@ -465,5 +469,6 @@ __all__ = [
     "get_approval",
     "list_approvals",
     "record_approval",
+    "recorded",
     "use_approval",
 ]

@@ -369,7 +369,8 @@ class Guard:
         """A supervisor approves one person's export of named customers' fields, once.
 
         Raises ApprovalError unless the approver is a supervisor still employed, the
-        exporter is someone else, and every customer is the client's.
+        exporter is someone else, and every customer is the client's. The approval is
+        an entry in the ledger (through the audit sink), in the row's transaction.
         """
         approvals.check_terms(customer_ids, fields, reason, valid_for)
         supervisor = self.directory.staff(supervisor_id)
@@ -391,8 +392,9 @@ class Guard:
             strays = _not_of_client(conn, client_id, customer_ids)
             if strays:
                 raise ApprovalError(f"customer {strays[0]} is not a customer of {client_id}")
-            return approvals.record_approval(conn, client_id, exporter.id, supervisor.id,
-                                             customer_ids, fields, reason, at, valid_for)  # fmt: skip
+            given = approvals.record_approval(conn, client_id, exporter.id, supervisor.id,
+                                              customer_ids, fields, reason, at, valid_for)  # fmt: skip
+            return approvals.recorded(conn, given, self._sink.append(conn, given.entry()))
 
     def export(self, request: ExportRequest) -> Export:
         """Export what a supervisor approved (masked rows), once; denied without an approval."""
