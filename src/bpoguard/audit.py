@@ -10,6 +10,7 @@ decision changed.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from bpoguard.events.lake import LakeWriter
 from bpoguard.events.schema import Event, Outcome
 from bpoguard.fields import FieldType
 from bpoguard.ledger import Ledger
+
+log = logging.getLogger("bpoguard.audit")
 
 ENTRY_VERSION = 1
 _HELD = "bpoguard.audit.held"  # Connection.info key: lake rows waiting for the commit
@@ -190,8 +193,11 @@ class AuditSink:
                 yield conn
             finally:
                 del conn.info[_HELD]
-        for event in held:
-            self._lake.write(event)
+        try:
+            for event in held:
+                self._lake.write(event)
+        except OSError as err:  # committed decisions stand; a full disk loses lake rows only
+            log.error("could not write decisions to the event lake: %s", err.strerror)
 
 
 def _utc(at: dt.datetime) -> str:

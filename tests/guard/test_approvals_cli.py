@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from _cli import assert_user_error, run, run_json
 from sqlalchemy import select
 
-from bpoguard.cli import main
 from bpoguard.fields import FieldType
 from bpoguard.guard.keys import KeyfileProvider
 from bpoguard.guard.vault import Vault
@@ -22,26 +21,6 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("BPOGUARD_HOME", "BPOGUARD_DB", "BPOGUARD_DEBUG", "BPOGUARD_KEK"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
-    code, out, err = run(capsys, *args, "--json")
-    assert code == 0, err
-    document: dict[str, object] = json.loads(out)  # exactly one document, or this fails
-    return document
-
-
-def assert_user_error(code: int, out: str, err: str) -> None:
-    assert code == 1, err
-    assert out == ""
-    assert err.startswith("bpoguard: ") and err.count("\n") == 1
-    assert "Traceback" not in err
 
 
 def _people(home: Path) -> tuple[str, list[str], list[int]]:

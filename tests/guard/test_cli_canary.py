@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from _cli import run, run_json
 from sqlalchemy import select
 
-from bpoguard.cli import main
 from bpoguard.fields import FieldType
 from bpoguard.guard.keys import KeyfileProvider
 from bpoguard.guard.vault import Vault
@@ -23,19 +23,6 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("BPOGUARD_HOME", "BPOGUARD_DB", "BPOGUARD_DEBUG", "BPOGUARD_KEK"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
-    code, out, err = run(capsys, *args, "--json")
-    assert code == 0, err
-    document: dict[str, object] = json.loads(out)  # exactly one document, or this fails
-    return document
 
 
 def _agents(home: Path, count: int = 2) -> list[str]:

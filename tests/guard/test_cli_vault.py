@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import json
 import secrets
 from pathlib import Path
 
 import pytest
+from _cli import assert_user_error, run, run_json
 from sqlalchemy import insert
 
 from bpoguard import workspace
@@ -48,26 +48,6 @@ def customer_file(tmp_path: Path) -> Path:
         writer.writerow(["A-1", "Amber Owen", PHONE, "4929 0000 0000 6"])
         writer.writerow(["A-2", "Phillip Stokes", "07700 900999", ""])
     return path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
-    code, out, err = run(capsys, *args, "--json")
-    assert code == 0, err
-    document: dict[str, object] = json.loads(out)  # exactly one document, or this fails
-    return document
-
-
-def assert_user_error(code: int, out: str, err: str) -> None:
-    assert code == 1, err
-    assert out == ""
-    assert err.startswith("bpoguard: ") and err.count("\n") == 1
-    assert "Traceback" not in err
 
 
 def test_load_prints_one_json_report(

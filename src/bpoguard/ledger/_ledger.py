@@ -14,8 +14,9 @@ leaves either the whole batch or none of it.
 
 The append's statements go straight to the database driver (psycopg or
 sqlite3), not through SQLAlchemy's execution layer, which cost several times
-the statements themselves on a one-entry append; driver errors are re-raised
-as SQLAlchemy's DBAPIError subclasses, as the rest of the store raises them.
+the statements themselves on a one-entry append; :func:`bpoguard.store.fast.run`
+re-raises driver errors as SQLAlchemy's DBAPIError subclasses, as the rest of
+the store raises them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select
-from sqlalchemy.exc import DBAPIError
 
 from bpoguard.errors import LedgerError
 from bpoguard.ledger import _canonical, _merkle, _tables
@@ -44,6 +44,7 @@ from bpoguard.ledger.verifier import (
     leaf_hash,
     parse_json,
 )
+from bpoguard.store.fast import run as _run
 
 if TYPE_CHECKING:
     from bpoguard.store import Store
@@ -546,31 +547,6 @@ def _statements(conn: Connection) -> _Statements:
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         found = _BY_DIALECT[name] = _Statements.of(mark, name == "postgresql")
     return found
-
-
-def _run(conn: Connection, cursor: Any, sql: str, params: Any, *, many: bool = False) -> Any:
-    """Execute on the driver's cursor; driver errors become SQLAlchemy's, as elsewhere."""
-    dbapi = conn.dialect.loaded_dbapi
-    try:
-        if many:
-            cursor.executemany(sql, params)
-        else:
-            cursor.execute(sql, params)
-    except dbapi.Error as exc:
-        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
-        if lost:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            sql,
-            params,
-            exc,
-            dbapi.Error,
-            hide_parameters=True,  # entry bytes have no place in an error message
-            connection_invalidated=lost,
-            dialect=conn.dialect,
-            ismulti=many,
-        ) from exc
-    return cursor
 
 
 def _undo_claim(conn: Connection, cursor: Any, sql: _Statements, size: int, claimed: int) -> None:

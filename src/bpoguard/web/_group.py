@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -45,7 +45,6 @@ from bpoguard.guard.service import Guard
 from bpoguard.ledger import Ledger
 from bpoguard.store import Store
 
-log = logging.getLogger("bpoguard.web")
 T = TypeVar("T")
 Call = Callable[[Guard], Any]
 
@@ -53,50 +52,22 @@ DEFAULT_LIMIT = 32  # calls in one transaction: bounds how long a group holds th
 
 
 class _GroupSink(AuditSink):
-    """Buffers a group's decisions, appends them together, and holds their lake rows.
+    """Buffers a group's decisions until flush (one ledger append for all), counting them.
 
-    Replaces the sink's emit and flush: the ledger entries are appended and the
-    listeners told inside the group's transaction, as always; the lake rows wait
-    for :meth:`publish`, which is called only after that transaction committed.
+    Run inside :meth:`AuditSink.transaction`, so their lake rows are written only
+    once the group's transaction has committed.
     """
 
     def __init__(
         self, ledger: Ledger, lake: LakeWriter, listeners: Sequence[DecisionListener]
     ) -> None:
-        super().__init__(ledger, lake, listeners=listeners)
-        self._group_ledger = ledger
-        self._group_lake = lake
-        self._group_listeners = tuple(listeners)
-        self._buffered: list[DecisionRecord] = []
-        self._held: list[tuple[DecisionRecord, int]] = []
+        super().__init__(ledger, lake, batch=sys.maxsize, listeners=listeners)
         self.emitted = 0
 
     def emit(self, conn: Connection, record: DecisionRecord) -> int | None:
         """Buffer the decision (its ledger index is known at flush)."""
         self.emitted += 1
-        self._buffered.append(record)
-        return None
-
-    def flush(self, conn: Connection) -> list[int]:
-        """Append the buffered decisions to the ledger in conn's transaction; hold their rows."""
-        records, self._buffered = self._buffered, []
-        if not records:
-            return []
-        indexes = self._group_ledger.append_within(conn, [r.entry() for r in records])
-        for record, index in zip(records, indexes, strict=True):
-            for listener in self._group_listeners:
-                listener.on_decision(conn, record, index)
-            self._held.append((record, index))
-        return indexes
-
-    def publish(self) -> None:
-        """Write the held rows to the lake: call only once their transaction committed."""
-        held, self._held = self._held, []
-        try:
-            for record, index in held:
-                self._group_lake.write(record.event(index))
-        except OSError as err:  # committed decisions stand; a full disk loses lake rows only
-            log.error("could not write decisions to the event lake: %s", err.strerror)
+        return super().emit(conn, record)
 
 
 class _NotOneDecision(Exception):
@@ -180,7 +151,7 @@ class GroupCommit:
         """
         sink = _GroupSink(self._ledger, self._lake, self._listeners)
         answers = []
-        with self._store.engine.begin() as conn:
+        with sink.transaction(self._store.engine) as conn:  # lake rows after the commit
             guard = self._guard.bound(conn, sink)
             for call in calls:
                 before = sink.emitted
@@ -188,8 +159,7 @@ class GroupCommit:
                 if strict and sink.emitted != before + 1:
                     raise _NotOneDecision
             indexes = sink.flush(conn)
-        # Committed: now, and only now, may the lake rows be written and the answers leave.
-        sink.publish()
+        # Committed: now, and only now, may the answers leave.
         self.groups += 1
         self.calls += len(calls)
         return answers, indexes
