@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bpoguard.fields import FieldType
+from bpoguard.guard.approvals import MAX_EXPORT
 from bpoguard.guard.directory import Directory
 from bpoguard.guard.keys import KeyfileProvider
 from bpoguard.guard.masking import mask
@@ -213,3 +215,25 @@ def test_unknown_approvals_and_bad_bodies_are_clear_4xx(web: Web) -> None:
     assert extra.status_code == 422
     no_token = web.api.post("/api/v1/exports", peer=desk.ip, json={"approval_id": 1})
     assert no_token.status_code == 401
+
+
+def test_an_approval_body_has_room_for_its_largest_list_and_no_more(web: Web) -> None:
+    desk = web.desk()
+    boss = _supervisors(web)[0]
+    settings = web.app.state.runtime.settings
+    largest = list(range(10_000_000_000 - MAX_EXPORT, 10_000_000_000))
+    body = {"staff_id": desk.staff, "client_id": "org-albion", "customer_ids": largest,
+            "fields": FIELDS, "reason": "arrears campaign"}  # fmt: skip
+    assert len(json.dumps(body)) > settings.max_body, "the list alone is over the default cap"
+    before = _size(web)
+    answered = _approve(web, boss, desk, largest)
+    # Read and judged on its terms (none of these ids is a customer of the client), not refused
+    # for its size.
+    assert answered.status_code == 422, answered.text
+    assert "is not a customer of org-albion" in answered.json()["message"]
+    assert _size(web) == before
+    over = _approve(web, boss, desk, largest, body={"reason": "x" * settings.max_approval_body})
+    assert over.status_code == 413 and over.json()["error"] == "body_too_large"
+    elsewhere = web.api.post("/api/v1/exports", peer=desk.ip, headers=headers(desk),
+                             json={"approval_id": 1, "pad": "x" * settings.max_body})  # fmt: skip
+    assert elsewhere.status_code == 413, "every other route keeps the small cap"

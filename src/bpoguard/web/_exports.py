@@ -62,8 +62,8 @@ class ApprovalIn(_Body):
     customer_ids: list[int] = Field(
         min_length=1,
         max_length=MAX_EXPORT,
-        description="The customers' ids (a body holds about 1,500 of them under the size cap; "
-        "larger lists: bpoguard export approve --customers-file).",
+        description=f"The customers' ids, at most {MAX_EXPORT:,} (this route's body cap is "
+        "sized for that many; other routes keep 16 KiB).",
     )
     fields: list[FieldType] = Field(min_length=1, max_length=len(FieldType))
     reason: str = Field(min_length=1, max_length=REASON_LIMIT)

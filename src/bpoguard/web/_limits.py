@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,11 +27,16 @@ class GuardRails:
 
     The body is read here, up to the cap, and handed on whole: an oversized
     request never reaches a handler, so it cannot cause a partial write.
+    `larger` names the few paths whose bodies are lists by design (an export
+    approval's customer ids) with their own, larger, cap.
     """
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
@@ -39,9 +44,10 @@ class GuardRails:
             await self.app(scope, receive, send)
             return
         send = _with_headers(send)
+        cap = self.larger.get(scope.get("path", ""), self.max_body)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body:
-            await _too_large(send, self.max_body)
+        if declared is not None and declared > cap:
+            await _too_large(send, cap)
             return
         chunks: list[bytes] = []
         size = 0
@@ -53,8 +59,8 @@ class GuardRails:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
-                await _too_large(send, self.max_body)
+            if size > cap:
+                await _too_large(send, cap)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)

@@ -104,7 +104,11 @@ def create_app(settings: WebSettings) -> FastAPI:
     app.include_router(desktop_router(runtime))
     mount_static(app)
     _handlers(app, runtime)
-    app.add_middleware(GuardRails, max_body=settings.max_body)
+    app.add_middleware(
+        GuardRails,
+        max_body=settings.max_body,
+        larger={f"{API}/exports/approvals": settings.max_approval_body},
+    )
     return app
 
 
