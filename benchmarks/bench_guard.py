@@ -1,7 +1,7 @@
 """Guard benchmark: one view in-process, decision + slice + audit write, on one core.
 
     .venv/bin/python benchmarks/bench_guard.py [--views N] [--quick] [--cpu N] [--db URL]
-                                               [--profile] [--group N]
+                                               [--profile] [--group N] [--fresh N] [--parts]
 
 Builds a small simulated BPO (customers encrypted in the vault), opens calls
 for agents at their desks in shift, then times ``Guard.view``: facts from the
@@ -10,7 +10,8 @@ appended to the ledger and committed, then the asked fields decrypted from
 the vault and masked. Every view is its own transaction unless ``--group``
 lets the guard's caller hand it several at once (group commit, as a bulk
 caller such as the simulator does). Prints median, p99 and views a second;
-``--profile`` prints where the time goes (cProfile, by own time).
+``--profile`` prints where the time goes (cProfile, by own time);
+``--parts`` times each part of first views (CPU time, then wall time, per view).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
+import importlib
 import io
 import os
 import pstats
@@ -25,7 +27,8 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,7 @@ from bpoguard.workspace import Workspace
 
 DAY = dt.date(2026, 3, 10)
 CUSTOMERS_PER_DESK = 8  # calls an agent has open over the run, each viewed repeatedly
+FRESH_POSITIONS = 390 - CUSTOMERS_PER_DESK  # pool positions left for first views (--parts: 390+)
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,82 @@ def _time_grouped(
     return samples, time.perf_counter() - began
 
 
+# The parts of a view, as (label, module, attribute path); a part nested in another is
+# listed after it and indented. Wrapped only while --parts measures, to time each one.
+PARTS: tuple[tuple[str, str, str], ...] = (
+    ("decision (all of Guard._decide)", "bpoguard.guard.service", "Guard._decide"),
+    ("  the state read (customer, call, budgets)", "bpoguard.guard.service", "_state"),
+    ("  the facts", "bpoguard.guard.service", "Guard._facts"),
+    ("  policy decision (PolicyStore.decide)", "bpoguard.guard.policy", "PolicyStore.decide"),
+    ("    Cedar request built", "bpoguard.guard.policy", "cedar_request"),
+    ("    Cedar entities", "bpoguard.guard.policy", "cedar_entities"),
+    ("    Cedar evaluation (cedarpy.is_authorized)", "cedarpy", "is_authorized"),
+    ("    reasons written", "bpoguard.guard.policy", "PolicySet._explain"),
+    ("  budgets charged (usage.take)", "bpoguard.guard.usage", "take"),
+    ("  audit (ledger entry, listeners)", "bpoguard.guard.service", "Guard._audit"),
+    ("    ledger append", "bpoguard.ledger._ledger", "Ledger.append_within"),
+    ("vault read and decrypt (Vault.get)", "bpoguard.guard.vault", "Vault.get"),
+    ("masking", "bpoguard.guard.service", "mask_slice"),
+    ("commit (SQLAlchemy and SQLite)", "sqlalchemy.engine.base", "RootTransaction.commit"),
+    ("lake events (LakeWriter.write)", "bpoguard.events.lake", "LakeWriter.write"),
+)
+
+
+@contextmanager
+def _timed_parts() -> Iterator[dict[str, list[int]]]:
+    """Wrap each of PARTS to add its CPU and wall nanoseconds up; unwrapped on exit."""
+    totals: dict[str, list[int]] = {label: [0, 0, 0] for label, _, _ in PARTS}
+    undo: list[Callable[[], None]] = []
+    for label, module_name, path in PARTS:
+        owner: Any = importlib.import_module(module_name)
+        *outer, name = path.split(".")
+        for part in outer:
+            owner = getattr(owner, part)
+        if not hasattr(owner, name):
+            continue  # a part the code no longer has
+        original = getattr(owner, name)
+        if isinstance(owner, type) and name not in owner.__dict__:
+            undo.append(lambda o=owner, n=name: delattr(o, n))  # inherited: unshadow it
+        else:
+            undo.append(lambda o=owner, n=name, f=original: setattr(o, n, f))
+        setattr(owner, name, _timer(original, totals[label]))
+    try:
+        yield totals
+    finally:
+        for restore in reversed(undo):
+            restore()
+
+
+def _timer(function: Any, total: list[int]) -> Any:
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        cpu, wall = time.thread_time_ns(), time.perf_counter_ns()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            total[0] += time.thread_time_ns() - cpu
+            total[1] += time.perf_counter_ns() - wall
+            total[2] += 1
+
+    return timed
+
+
+def _parts(guard: Guard, requests: Sequence[AccessRequest]) -> None:
+    """Time first views part by part: CPU and wall microseconds a view."""
+    n = len(requests)
+    with _timed_parts() as totals:
+        cpu, wall = time.thread_time_ns(), time.perf_counter_ns()
+        for request in requests:
+            guard.view(request)
+        cpu, wall = time.thread_time_ns() - cpu, time.perf_counter_ns() - wall
+    print(f"first views part by part, {n:,} views (µs a view; wrapping adds about 0.3 µs a call)")
+    print(f"  {'part':48s} {'CPU':>8s} {'wall':>8s} {'calls':>6s}")
+    for label, (part_cpu, part_wall, calls) in totals.items():
+        if calls:
+            print(f"  {label:48s} {part_cpu / n / 1e3:8.1f} {part_wall / n / 1e3:8.1f} "
+                  f"{calls / n:6.1f}")  # fmt: skip
+    print(f"  {'the whole view':48s} {cpu / n / 1e3:8.1f} {wall / n / 1e3:8.1f}")
+
+
 def report(name: str, samples: Sequence[float], took: float) -> None:
     median = statistics.median(samples) * 1e3
     p99 = percentile(samples, 0.99) * 1e3
@@ -223,6 +303,7 @@ def main() -> None:
     parser.add_argument("--cpu", type=int, default=0, help="pin to this core (Linux)")
     parser.add_argument("--db", default=None, help="a PostgreSQL URL instead of SQLite")
     parser.add_argument("--profile", action="store_true", help="print where the time goes")
+    parser.add_argument("--parts", action="store_true", help="time each part of first views")
     parser.add_argument("--group", type=int, default=0, help="also time group commits of N")
     parser.add_argument(
         "--fresh",
@@ -265,10 +346,25 @@ def main() -> None:
             report(f"view, {args.group} a transaction (group commit)", grouped, took)
         if args.fresh:
             desks = max(1, len(requests) // CUSTOMERS_PER_DESK)
-            per_desk = min(-(-args.fresh // desks), 400 - CUSTOMERS_PER_DESK)
+            # Positions 8-389 of each agent's pool are new to it: half for first views
+            # one transaction each, half for first views in group commits.
+            per_desk = min(-(-args.fresh // desks), FRESH_POSITIONS // 2)
             fresh = _calls(guard, ws, per_desk, CUSTOMERS_PER_DESK, 91_000_000)[: args.fresh]
             samples, took = _time(guard, fresh, len(fresh))
             report("first view of a new customer", samples, took)
+            if args.group:
+                later = CUSTOMERS_PER_DESK + per_desk
+                fresh = _calls(guard, ws, per_desk, later, 93_000_000)[: args.fresh]
+                cpu = time.process_time()
+                samples, took = _time_grouped(ws, guard, batching, fresh, len(fresh), args.group)
+                cpu = time.process_time() - cpu
+                print(f"  CPU time {cpu / len(fresh) * 1e3:.3f} ms a view "
+                      f"({len(fresh) / cpu:,.0f} views a CPU-second)")  # fmt: skip
+                report(f"first view, {args.group} a transaction", samples, took)
+        if args.parts:
+            # Positions 390-397 of agent k's run (which starts at 8k in its pool):
+            # customers it has not seen (--fresh takes positions 8-389 at most).
+            _parts(guard, _calls(guard, ws, 8, 390, 92_000_000))
         lake.commit()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MiB")

@@ -57,6 +57,7 @@ from bpoguard.validators import normalise
 DATA = "data"
 INDEX = "index"
 KEY_VERSION = 1  # data-key rotation (re-encrypting values) would add version 2
+_FIELD_BY_NAME: Mapping[str, FieldType] = {f.value: f for f in FieldType}
 DIGEST_BYTES = 16  # 128 bits: collisions negligible for any client's customer count
 CHUNK = 500  # ids per IN (...) list: well inside SQLite's and PostgreSQL's bind limits
 
@@ -214,6 +215,9 @@ class Vault:
         # rolled-back key or a re-wrapped one can never be served stale.
         self._unwrapped: dict[tuple[bytes, bytes], bytes] = {}
         self._ciphers: dict[tuple[bytes, bytes], AESGCM] = {}
+        # The same ciphers by the row's own (client, version, wrapped key), so that a
+        # read does not format the key's context for each value it opens.
+        self._ciphers_by_key: dict[tuple[str, int, bytes], AESGCM] = {}
         self._lock = threading.Lock()
 
     @property
@@ -307,8 +311,12 @@ class Vault:
         ):
             if name not in wanted:
                 continue
-            aead = self._aead(key_context(client_id, version, DATA), wrapped)
-            field_ = FieldType(name)
+            aead = self._ciphers_by_key.get((client_id, version, wrapped))
+            if aead is None:
+                aead = self._aead(key_context(client_id, version, DATA), wrapped)
+                with self._lock:
+                    self._ciphers_by_key[(client_id, version, wrapped)] = aead
+            field_ = _FIELD_BY_NAME.get(name) or FieldType(name)
             found[field_] = _open(aead, customer_id, field_, version, blob)
         return found
 
