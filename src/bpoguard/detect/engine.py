@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import ibis  # type: ignore[import-untyped]
+import ibis.expr.datatypes as dt  # type: ignore[import-untyped]
+import ibis.expr.types as ir  # type: ignore[import-untyped]
 import pyarrow as pa
 from ibis.backends import BaseBackend  # type: ignore[import-untyped]
 
@@ -55,9 +57,23 @@ class Engine(ABC):
         result: pa.Table = self.backend.to_pyarrow(expr)
         return result
 
+    def epoch_seconds(self, time: ir.TimestampValue) -> ir.IntegerValue:
+        """Whole seconds since 1970-01-01 UTC of a UTC timestamp (rounded down)."""
+        return time.epoch_seconds().cast("int64")
+
     @abstractmethod
     def close(self) -> None:
         """Release what the engine holds."""
+
+
+def _epoch_us(time: Any) -> int:
+    """DuckDB's own ``epoch_us`` (microseconds since 1970 of a timestamp), declared for Ibis."""
+    raise NotImplementedError("DuckDB runs epoch_us itself; Python never calls it")
+
+
+_EPOCH_US: Any = ibis.udf.scalar.builtin(
+    _epoch_us, name="epoch_us", signature=((dt.Timestamp(timezone="UTC"),), dt.int64)
+)
 
 
 class DuckDBEngine(Engine):
@@ -85,6 +101,13 @@ class DuckDBEngine(Engine):
 
     def read_parquet(self, paths: list[Path]) -> ibis.Table:
         return self._con.read_parquet([str(p) for p in paths])
+
+    def epoch_seconds(self, time: ir.TimestampValue) -> ir.IntegerValue:
+        # Ibis's own epoch_seconds casts TIMESTAMPTZ to TIMESTAMP first, which goes
+        # through ICU's calendar: about 400 ns a row, measured as the largest part of
+        # the feature query. epoch_us reads the stored microseconds (about 10 ns).
+        seconds: ir.IntegerValue = _EPOCH_US(time) // 1_000_000
+        return seconds
 
     def close(self) -> None:
         self._con.disconnect()
