@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
@@ -240,7 +241,7 @@ def test_a_failure_late_in_a_big_file_leaves_the_lake_as_it_was(
     ws: Workspace, r42: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Small blocks so that several batches are staged before the bad last line.
-    monkeypatch.setattr(_common, "BLOCK", 16_384)
+    monkeypatch.setattr(_common, "CHUNK", 16_384)
     total = lines(r42 / "logon.csv")
     logon = copy_with(
         r42 / "logon.csv",
@@ -324,3 +325,114 @@ def test_skipped_lines_are_numbered_exactly_around_lines_that_do_not_parse(
         "logon.csv line 7: date is not MM/DD/YYYY HH:MM:SS",
     ]
     assert report.files[0].skipped == 3
+
+
+def lake_rows(ws: Workspace) -> pa.Table:
+    """Every event of the workspace's lake, in event-id order (file layout aside)."""
+    return lake.dataset(ws.settings.lake_dir).to_table().drop_columns(["day"]).sort_by("event_id")
+
+
+def import_into(home: Path, data: Path, **options: object) -> pa.Table:
+    workspace.init(home)
+    with Workspace.open(home) as ws:
+        import_cert(ws, data, **options)  # type: ignore[arg-type]
+        return lake_rows(ws)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("release", ["r4.2", "r6.2"])
+def test_ranges_in_worker_processes_give_exactly_the_rows_of_one_pass(
+    tmp_path: Path,
+    r42: Path,
+    r62: Path,
+    release: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = r42 if release == "r4.2" else r62
+    whole = import_into(tmp_path / "one", data, workers=1)
+    monkeypatch.setattr(_common, "CHUNK", 30_000)  # every activity file in several ranges
+    assert len(_common.line_ranges(data / "logon.csv", _common.CHUNK)) > 2
+
+    split = import_into(tmp_path / "split", data, workers=2)
+
+    assert split.num_rows == whole.num_rows > 0
+    assert split.equals(whole)
+
+
+def test_raw_is_each_source_line_exactly_even_with_crlf_line_ends(
+    ws: Workspace, r42: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = (r42 / "email.csv").read_text(encoding="utf-8").splitlines()
+    email = tmp_path / "crlf" / "email.csv"
+    email.parent.mkdir()
+    email.write_bytes(("\r\n".join(source) + "\r\n").encode())
+    monkeypatch.setattr(_common, "CHUNK", 40_000)
+
+    import_cert(ws, email, workers=2)
+
+    expected = {"cert-email-" + line.split(",")[0].strip("{}"): line for line in source[1:]}
+    got = {r["event_id"]: r["raw"] for r in events(ws)}
+    assert got == expected
+
+
+def test_bad_lines_in_later_ranges_are_numbered_in_the_whole_file(
+    ws: Workspace, r42: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_common, "CHUNK", 20_000)
+    original = (r42 / "logon.csv").read_text(encoding="utf-8").splitlines()
+    total = len(original)
+    assert len(_common.line_ranges(r42 / "logon.csv", _common.CHUNK)) > 5
+    text = list(original)
+    text[700 - 1] = ""  # an empty line: skipped by the parser, counted as a line
+    text[1500 - 1] = "{AAAA-BBBBBBBB-CCCCCCCC},01/04/2010 08:00:00,AAA0001"
+    text[total - 3 - 1] = "{AAAA-BBBBBBBB-DDDDDDDD},01/04/2010 08:00:00,AAA0001,PC-0001,Nap"
+    logon = tmp_path / "bad" / "logon.csv"
+    logon.parent.mkdir()
+    logon.write_text("\n".join(text) + "\n", encoding="utf-8")
+
+    with pytest.raises(BadLine, match=r"^logon\.csv line 1500: has 3 fields, expected 5$"):
+        import_cert(ws, logon, workers=2)
+    report = import_cert(ws, logon, skip_bad=True, workers=2)
+
+    (entry,) = report.files
+    assert entry.bad_lines == [
+        "logon.csv line 1500: has 3 fields, expected 5",
+        f"logon.csv line {total - 3}: activity is not one of Logon, Logoff",
+    ]
+    assert entry.skipped == 2 and entry.rows == total - 1 - 3
+    assert lake.count(ws.settings.lake_dir) == entry.rows
+
+
+def test_a_file_imported_by_workers_is_already_imported_the_second_time(
+    ws: Workspace, r42: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_common, "CHUNK", 50_000)
+    first = import_cert(ws, r42 / "logon.csv", workers=2)
+    before = lake.count(ws.settings.lake_dir)
+
+    again = import_cert(ws, r42 / "logon.csv", workers=2)
+
+    assert first.files[0].rows == before == lines(r42 / "logon.csv")
+    assert again.files[0].status == "already imported" and again.rows == 0
+    assert lake.count(ws.settings.lake_dir) == before
+    assert not list(ws.settings.lake_dir.glob(".staging-*"))
+
+
+def test_bad_line_messages_never_quote_the_line(
+    ws: Workspace, r42: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_common, "CHUNK", 20_000)
+    secret = "SECRETVALUE42"
+    email = copy_with(
+        r42 / "email.csv",
+        tmp_path / "bad" / "email.csv",
+        {
+            60: f"{{AAAA-BBBBBBBB-CCCCCCCC}},01/04/2010 08:00:00,AAA0001,PC-1,{secret},,,x,{secret},0,c"
+        },
+    )
+
+    with pytest.raises(BadLine) as caught:
+        import_cert(ws, email, workers=2)
+
+    assert str(caught.value) == "email.csv line 60: size is not a whole number"
+    assert secret not in str(caught.value)

@@ -54,3 +54,27 @@ def test_abort_leaves_the_lake_as_it_was(tmp_path: Path) -> None:
 
     assert lake.count(tmp_path) == 0
     assert not list(tmp_path.glob(".staging-*"))
+
+
+def test_files_staged_by_another_process_are_published_with_the_run(tmp_path: Path) -> None:
+    writer = lake.LakeWriter(tmp_path, "test")
+    writer.write_table(batch([0]))
+    staged = lake.stage_table(writer.staging, f"test-{writer.run_id}-r00000", batch([1, 26, 3]))
+    writer.adopt(staged)
+    assert staged == 3 and lake.count(tmp_path) == 0
+
+    assert writer.commit() == 4
+
+    by_day = sorted(str(r["day"]) for r in lake.dataset(tmp_path).to_table().to_pylist())
+    assert by_day == ["2026-03-01", "2026-03-01", "2026-03-02", "2026-03-03"]
+    assert not list(tmp_path.glob(".staging-*"))
+
+
+def test_abort_drops_what_other_processes_staged(tmp_path: Path) -> None:
+    writer = lake.LakeWriter(tmp_path, "test")
+    lake.stage_table(writer.staging, "test-x-r00000", batch([0, 30]))
+
+    writer.abort()
+
+    assert lake.count(tmp_path) == 0
+    assert not list(tmp_path.glob(".staging-*"))

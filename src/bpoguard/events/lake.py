@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import shutil
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +28,7 @@ _EPOCH = dt.date(1970, 1, 1)
 
 
 def partition_of(day: dt.date) -> str:
+    """The partition folder's name for a UTC day."""
     return f"day={day.isoformat()}"
 
 
@@ -73,19 +75,20 @@ class LakeWriter:
         """Add a batch of events already in the lake's schema (importers: no Python objects)."""
         if table.num_rows == 0:
             return
-        table = table.select(list(COLUMNS)).cast(SCHEMA)
-        days = pc.cast(table.column("time"), pa.date32()).to_numpy().astype("int64")
-        if (np.diff(days) < 0).any():
-            # Out of time order: sort by day once, then cut (logs are mostly in order).
-            order = np.argsort(days, kind="stable")
-            table, days = table.take(order), days[order]
-        starts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist()]
-        for start, end in zip(starts, [*starts[1:], len(days)], strict=True):
-            day = _EPOCH + dt.timedelta(days=int(days[start]))
-            self._tables.setdefault(day, []).append(table.slice(start, end - start))
+        for day, part in by_day(table):
+            self._tables.setdefault(day, []).append(part)
         self._buffered += table.num_rows
         if self._buffered >= self.max_buffered:
             self.flush()
+
+    @property
+    def staging(self) -> Path:
+        """The hidden folder this run stages its files in (published by :meth:`commit`)."""
+        return self._staging
+
+    def adopt(self, rows: int) -> None:
+        """Count ``rows`` that another process staged in :attr:`staging` (see :func:`stage_table`)."""
+        self.rows_written += rows
 
     def flush(self) -> None:
         """Write every buffered day to a staged Parquet file."""
@@ -196,6 +199,36 @@ _STATISTICS = [
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, compression="zstd", write_statistics=_STATISTICS)
+
+
+def by_day(table: pa.Table) -> Iterator[tuple[dt.date, pa.Table]]:
+    """A batch in the lake's schema cut into its UTC days (sorted by day first if out of order)."""
+    table = table.select(list(COLUMNS)).cast(SCHEMA)
+    days = pc.cast(table.column("time"), pa.date32()).to_numpy().astype("int64")
+    if (np.diff(days) < 0).any():
+        # Out of time order: sort by day once, then cut (logs are mostly in order).
+        order = np.argsort(days, kind="stable")
+        table, days = table.take(order), days[order]
+    starts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist()]
+    for start, end in zip(starts, [*starts[1:], len(days)], strict=True):
+        yield _EPOCH + dt.timedelta(days=int(days[start])), table.slice(start, end - start)
+
+
+def stage_table(staging: Path, stem: str, table: pa.Table) -> int:
+    """Write a batch as one Parquet file a day under a writer's staging folder; returns its rows.
+
+    For worker processes of a bulk import: each encodes its own part of a file
+    into the folder of the parent's :class:`LakeWriter` (``writer.staging``),
+    which publishes them all on commit, or drops them all on abort. ``stem``
+    must be unique within the run.
+    """
+    rows = 0
+    for part, (day, slice_) in enumerate(by_day(table)):
+        folder = staging / partition_of(day)
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_parquet(slice_, folder / f"{stem}-{part:03d}.parquet")
+        rows += slice_.num_rows
+    return rows
 
 
 def dataset(lake_dir: Path) -> ds.Dataset:
