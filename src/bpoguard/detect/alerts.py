@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from bpoguard.detect._tables import detect_alerts, detect_evidence
 from bpoguard.detect.findings import EPISODE_GAP_DAYS, Detector, Finding, Severity
@@ -155,58 +155,217 @@ def _episode(person: str, findings: list[Finding]) -> Episode:
     return Episode(person, findings[0].detector, findings[0].day, findings[-1].day, tuple(findings))
 
 
-def upsert(
-    conn: Connection,
-    episode: Episode,
-    now: dt.datetime,
-    evidence: Sequence[tuple[str, int | None, dt.datetime]] = (),
-) -> int:
+Evidence = Sequence[tuple[str, int | None, dt.datetime]]  # (lake event id, ledger index, time)
+
+
+def upsert(conn: Connection, episode: Episode, now: dt.datetime, evidence: Evidence = ()) -> int:
     """Store an episode as an alert: extend the matching one, or raise a new one."""
+    return upsert_many(conn, [(episode, evidence)], now)[0]
+
+
+@dataclass(eq=False)  # one object per alert: compared by identity
+class _Stored:
+    """An alert's window and evidence as a batch of upserts leaves it."""
+
+    id: int | None  # None: raised by this batch, not inserted yet
+    person: str
+    detector: str
+    start: dt.date
+    end: dt.date
+    firings: int
+    values: dict[str, object]  # the columns the batch sets
+    have: set[str] | None  # the events it links; None: stored ones, not read yet
+    new_evidence: list[tuple[str, int | None, dt.datetime]]
+    order: int  # where the batch raised it (-1: stored before), for the ids it gets
+
+
+def upsert_many(
+    conn: Connection, items: Sequence[tuple[Episode, Evidence]], now: dt.datetime
+) -> list[int]:
+    """Store each episode as an alert, as :func:`upsert` would one after the other; their ids.
+
+    The matching alerts are read in one query and matched in memory, then the
+    new alerts, the changed ones and the evidence are written in a statement
+    each: one upsert after another cost four statements an alert (29 s for
+    2,522 alerts at 30 M events).
+    """
+    index = _load_windows(conn, {e.person for e, _ in items})
+    touched: list[_Stored] = []
+    seen: set[_Stored] = set()
+    chosen: list[_Stored] = []
+    for episode, evidence in items:
+        found = _match_in(index, episode)
+        values = _values(episode, now)
+        if found is None:
+            found = _Stored(
+                None,
+                episode.person,
+                episode.detector.id,
+                episode.start,
+                episode.end,
+                len(episode.findings),
+                {
+                    **values,
+                    "first_seen": now,
+                    "detected_at": _end_of(episode.start),
+                    "status": Status.NEW.value,
+                },
+                set(),
+                [],
+                len(touched),
+            )
+            index[(episode.person, episode.detector.id)].append(found)
+            touched.append(found)
+        else:
+            if episode.start < found.start:
+                values["detected_at"] = _end_of(episode.start)
+            found.start, found.end = min(found.start, episode.start), max(found.end, episode.end)
+            found.firings = max(found.firings, len(episode.findings))
+            found.values.update(values)
+            if found not in seen:
+                touched.append(found)
+        seen.add(found)
+        chosen.append(found)
+        _add_evidence(conn, found, evidence)
+    _write(conn, touched)
+    return [_id(s) for s in chosen]
+
+
+def _id(stored: _Stored) -> int:
+    assert stored.id is not None  # every alert of the batch is written by now
+    return stored.id
+
+
+def _values(episode: Episode, now: dt.datetime) -> dict[str, object]:
     top = max(episode.findings, key=lambda f: f.score)
-    summary = f"{episode.detector.description}: {top.explanation}"[:500]
     lines = [f.explanation for f in episode.findings[-20:]]
     lines += [f"also {f.detector.id}: {f.explanation}" for f in episode.also[:20]]
-    explanation = "\n".join(lines)
-    existing = _matching(conn, episode.person, episode.detector.id, episode.start, episode.end)
-    values: dict[str, object] = {
+    return {
         "severity": episode.detector.severity.value,
         "score": episode.score,
-        "summary": summary,
-        "explanation": explanation,
+        "summary": f"{episode.detector.description}: {top.explanation}"[:500],
+        "explanation": "\n".join(lines),
         "updated_at": now,
     }
-    if existing is None:
-        alert_id = int(
-            conn.execute(
-                insert(detect_alerts).values(
-                    person=episode.person,
-                    detector=episode.detector.id,
-                    window_start=episode.start,
-                    window_end=episode.end,
-                    firings=len(episode.findings),
-                    first_seen=now,
-                    detected_at=_end_of(episode.start),
-                    status=Status.NEW.value,
-                    **values,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
+
+
+_CHUNK = 500  # ids or persons in one IN list (SQLite's default limit is far above)
+
+
+def _load_windows(conn: Connection, persons: set[str]) -> dict[tuple[str, str], list[_Stored]]:
+    """The stored alerts of these persons, by person and detector."""
+    out: dict[tuple[str, str], list[_Stored]] = defaultdict(list)
+    wanted = sorted(persons)
+    for i in range(0, len(wanted), _CHUNK):
+        rows = conn.execute(
+            select(
+                detect_alerts.c.id,
+                detect_alerts.c.person,
+                detect_alerts.c.detector,
+                detect_alerts.c.window_start,
+                detect_alerts.c.window_end,
+                detect_alerts.c.firings,
+            ).where(detect_alerts.c.person.in_(wanted[i : i + _CHUNK]))
         )
-    else:
-        alert_id, start, end, firings = existing
-        if episode.start < start:
-            values["detected_at"] = _end_of(episode.start)
-        conn.execute(
-            update(detect_alerts)
-            .where(detect_alerts.c.id == alert_id)
-            .values(
-                window_start=min(start, episode.start),
-                window_end=max(end, episode.end),
-                firings=max(firings, len(episode.findings)),
-                **values,
+        for r in rows:
+            out[(r.person, r.detector)].append(
+                _Stored(
+                    int(r.id),
+                    r.person,
+                    r.detector,
+                    r.window_start,
+                    r.window_end,
+                    int(r.firings),
+                    {},
+                    None,
+                    [],
+                    -1,
+                )
+            )
+    return out
+
+
+def _match_in(index: dict[tuple[str, str], list[_Stored]], episode: Episode) -> _Stored | None:
+    """What :func:`_matching` finds, in memory: the overlapping alert that ends last.
+
+    Ties (two alerts ending the same day) go to the later one, as SQLite's
+    backward scan of the (person, detector, window_end) index gives them.
+    """
+    gap = dt.timedelta(days=EPISODE_GAP_DAYS)
+    near = [
+        s
+        for s in index.get((episode.person, episode.detector.id), ())
+        if s.end >= episode.start - gap and s.start <= episode.end + gap
+    ]
+    if not near:
+        return None
+    return max(near, key=lambda s: (s.end, s.id is None, s.id or 0, s.order))
+
+
+def _add_evidence(conn: Connection, stored: _Stored, evidence: Evidence) -> None:
+    """Queue events for the alert, as :func:`link` would add them now."""
+    if not evidence:
+        return
+    if stored.have is None:
+        # A stored alert: what it already links is read once, the first time it matters.
+        stored.have = set(
+            conn.scalars(
+                select(detect_evidence.c.event_id).where(detect_evidence.c.alert_id == stored.id)
             )
         )
-    link(conn, alert_id, evidence)
-    return alert_id
+    room = MAX_EVIDENCE - len(stored.have)
+    rows = [e for e in evidence if e[0] not in stored.have][: max(0, room)]
+    stored.have.update(e for e, _, _ in rows)
+    stored.new_evidence += rows
+
+
+def _write(conn: Connection, touched: list[_Stored]) -> None:
+    """The batch's new alerts, changed alerts and new evidence, a statement each."""
+    new = [s for s in touched if s.id is None]
+    if new:
+        ids = conn.execute(
+            insert(detect_alerts).returning(detect_alerts.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "person": s.person,
+                    "detector": s.detector,
+                    "window_start": s.start,
+                    "window_end": s.end,
+                    "firings": s.firings,
+                    **s.values,
+                }
+                for s in new
+            ],
+        ).scalars()
+        for s, alert_id in zip(new, ids, strict=True):
+            s.id = int(alert_id)
+    changed = [s for s in touched if s not in new]
+    for keys, group in _by_columns(changed).items():
+        conn.execute(
+            update(detect_alerts)
+            .where(detect_alerts.c.id == bindparam("b_id"))
+            .values({k: bindparam(f"b_{k}") for k in keys}),
+            [{f"b_{k}": v for k, v in _changes(s).items()} | {"b_id": s.id} for s in group],
+        )
+    rows = [
+        {"alert_id": s.id, "event_id": e, "ledger_index": i, "at": at}
+        for s in touched
+        for e, i, at in s.new_evidence
+    ]
+    if rows:
+        conn.execute(insert(detect_evidence), rows)
+
+
+def _changes(s: _Stored) -> dict[str, object]:
+    return {"window_start": s.start, "window_end": s.end, "firings": s.firings, **s.values}
+
+
+def _by_columns(stored: list[_Stored]) -> dict[tuple[str, ...], list[_Stored]]:
+    """Changed alerts grouped by the columns they change (detected_at moves for some)."""
+    out: dict[tuple[str, ...], list[_Stored]] = defaultdict(list)
+    for s in stored:
+        out[tuple(_changes(s))].append(s)
+    return out
 
 
 def _matching(

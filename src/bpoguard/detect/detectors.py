@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
+from pandas.api.indexers import BaseIndexer  # type: ignore[import-untyped]
 
 from bpoguard.detect.findings import Detector, Finding, Severity
 from bpoguard.detect.people import Directory
@@ -143,13 +144,11 @@ class Frame:
             )
             for level in ("team", "site", "role")
         }
+        own = _own_medians(data, list(BASELINE_FEATURES))
         for name in BASELINE_FEATURES:
-            data[f"{name}_own"] = _own_median(data, name)
+            data[f"{name}_own"] = own[name]
             # The narrowest peer group with enough people active that day: team, site, role.
-            peers = pd.Series(np.nan, index=data.index)
-            for codes in levels.values():
-                peers = peers.fillna(_peer_p95(data, name, codes))
-            data[f"{name}_peers"] = peers
+            data[f"{name}_peers"] = _narrowest_p95(data[name].to_numpy(dtype=float), levels)
         data["history"] = data.groupby("person").cumcount()
         accounts = frozenset(a for a, _ in directory.holders)
         return cls(data, directory, accounts)
@@ -167,15 +166,40 @@ def _peer_at(person: object, level: str) -> str:
     return f"{level}:{value}" if value else f"{level}:-"
 
 
-def _own_median(data: pd.DataFrame, name: str) -> pd.Series:
-    """Median of the feature over the person's earlier days (NaN with under MIN_HISTORY)."""
-    shifted = data.groupby("person")[name].shift(1)
-    return (
-        shifted.groupby(data["person"])
-        .rolling(HISTORY_DAYS, min_periods=MIN_HISTORY)
-        .median()
-        .reset_index(level=0, drop=True)
-    )
+class _EarlierDays(BaseIndexer):  # type: ignore[misc]
+    """Each row's window: the up to HISTORY_DAYS rows of the same person just before it."""
+
+    def __init__(self, first: np.ndarray) -> None:
+        super().__init__()
+        self.first = first  # each row's person's first row (rows sorted by person)
+
+    def get_window_bounds(
+        self,
+        num_values: int = 0,
+        min_periods: int | None = None,
+        center: bool | None = None,
+        closed: str | None = None,
+        step: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows [start, end) of each row's window: never the row itself, never another person."""
+        end = np.arange(num_values, dtype=np.int64)
+        return np.maximum(self.first[:num_values], end - HISTORY_DAYS), end
+
+
+def _own_medians(data: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Median of each feature over the person's earlier days (NaN with under MIN_HISTORY).
+
+    ``data`` is sorted by person and day. One rolling window over every column
+    at once, its bounds worked out once: the same medians as a shift and a
+    rolling median per person and feature, which took 4 of the frame's 9 s
+    at 30 M events.
+    """
+    person = data["person"].to_numpy()
+    rows = np.arange(len(person), dtype=np.int64)
+    starts = np.r_[True, person[1:] != person[:-1]] if len(person) else np.array([], bool)
+    first = np.maximum.accumulate(np.where(starts, rows, 0)) if len(person) else rows
+    window = _EarlierDays(first)
+    return data[names].astype(float).rolling(window, min_periods=MIN_HISTORY).median()
 
 
 def _group_codes(*columns: pd.Series) -> np.ndarray:
@@ -187,15 +211,22 @@ def _group_codes(*columns: pd.Series) -> np.ndarray:
     return codes
 
 
-def _peer_p95(data: pd.DataFrame, name: str, codes: np.ndarray) -> pd.Series:
-    """95th percentile of the feature among the row's peers that day, the row left out.
+def _narrowest_p95(values: np.ndarray, levels: dict[str, np.ndarray]) -> np.ndarray:
+    """Each row's peers' 95th percentile at the narrowest level with enough of them.
 
-    ``codes`` name each row's peer group and day (:func:`_group_codes`). NaN
-    when fewer than MIN_PEERS others are active. Leaving the person out keeps
-    one harvester from raising the bar they are measured against.
+    A wider level is worked out only over the groups that hold a row still
+    without a bar: every row of such a group, so the numbers are the same as
+    over all rows.
     """
-    values = data[name].to_numpy(dtype=float)
-    return pd.Series(_leave_one_out_quantiles(values, codes, 0.95), index=data.index)
+    out = np.full(len(values), np.nan)
+    for codes in levels.values():
+        missing = np.isnan(out)
+        if not missing.any():
+            break
+        rows = np.flatnonzero(np.isin(codes, np.unique(codes[missing])))
+        bar = _leave_one_out_quantiles(values[rows], codes[rows], 0.95)
+        out[rows] = np.where(missing[rows], bar, out[rows])
+    return out
 
 
 def _leave_one_out_quantiles(values: np.ndarray, codes: np.ndarray, q: float) -> np.ndarray:
@@ -206,7 +237,7 @@ def _leave_one_out_quantiles(values: np.ndarray, codes: np.ndarray, q: float) ->
     NaN where a group has MIN_PEERS rows or fewer.
     """
     total = len(values)
-    order = np.lexsort((values, codes))
+    order = _by_code_then_value(values, codes)
     s, c = values[order], codes[order]
     starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if total else np.array([], np.int64)
     sizes = np.diff(np.r_[starts, total])
@@ -220,12 +251,31 @@ def _leave_one_out_quantiles(values: np.ndarray, codes: np.ndarray, q: float) ->
     def at(k: np.ndarray) -> np.ndarray:
         # Index k among the others: skip the row's own place in the sorted order.
         place = np.where(k < rank, k, np.minimum(k + 1, n - 1))
-        return s[np.clip(start + place, 0, max(total - 1, 0))]
+        picked: np.ndarray = s[np.clip(start + place, 0, max(total - 1, 0))]
+        return picked
 
     sorted_result = np.where(n > MIN_PEERS, at(lo) * (1 - frac) + at(hi) * frac, np.nan)
     out = np.empty(total)
     out[order] = sorted_result
     return out
+
+
+def _by_code_then_value(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The rows in order of code, then value (ties in any order: they are equal values).
+
+    Counts are whole and small, so one integer key of both sorts four times
+    faster than a lexsort of two keys; anything else is lexsorted.
+    """
+    if not len(values):
+        return np.array([], dtype=np.int64)
+    whole = bool(np.all(values >= 0) & np.all(np.floor(values) == values))
+    if whole and codes.min() >= 0:
+        span = float(values.max()) + 1.0
+        if (float(codes.max()) + 1.0) * span < 2.0**62:
+            key = codes.astype(np.int64) * int(span) + values.astype(np.int64)
+            result: np.ndarray = np.argsort(key)
+            return result
+    return np.lexsort((values, codes))
 
 
 def _leave_one_out_quantile(a: np.ndarray, q: float) -> np.ndarray:
@@ -547,21 +597,19 @@ def _peer_rate(d: pd.DataFrame, groups: list[str]) -> pd.Series:
     several in one team must not raise the bar its members are measured
     against. NaN with MIN_PEERS or fewer others.
     """
-    out = np.full(len(d), np.nan)
     c = d["c7"].to_numpy(dtype=float)
     n = d["n7"].to_numpy(dtype=float)
-    keys = pd.MultiIndex.from_arrays([groups, d["day"]])
-    for index in pd.Series(range(len(d))).groupby(keys).indices.values():
-        if len(index) <= MIN_PEERS:
-            continue
-        ci, ni = c[index], n[index]
-        # Who is far above the rest is judged by the others' median: a ring inflates a mean.
-        median = _leave_one_out_quantile(np.divide(ci, np.maximum(ni, 1.0)), 0.5)
-        kept = ~((ci >= CONTACT_MIN) & (ci >= OUTLIER_RATIO * ni * median))
-        peer_c = (ci * kept).sum() - ci * kept
-        peer_n = (ni * kept).sum() - ni * kept
-        out[index] = np.divide(peer_c, peer_n, out=np.full(len(index), np.nan), where=peer_n > 0)
-    return pd.Series(out, index=d.index)
+    # Every (group, day) at once: a loop over them took most of this detector's time.
+    codes = pd.factorize(_group_codes(pd.Series(groups, index=d.index), d["day"]))[0]
+    size = np.bincount(codes)[codes]
+    # Who is far above the rest is judged by the others' median: a ring inflates a mean.
+    median = _leave_one_out_quantiles(np.divide(c, np.maximum(n, 1.0)), codes, 0.5)
+    kept = ~((c >= CONTACT_MIN) & (c >= OUTLIER_RATIO * n * median))
+    # Sums of whole numbers: exact in any order.
+    peer_c = np.bincount(codes, weights=c * kept)[codes] - c * kept
+    peer_n = np.bincount(codes, weights=n * kept)[codes] - n * kept
+    rate = np.divide(peer_c, peer_n, out=np.full(len(d), np.nan), where=peer_n > 0)
+    return pd.Series(np.where(size > MIN_PEERS, rate, np.nan), index=d.index)
 
 
 def _contact_rate(frame: Frame) -> list[Finding]:
