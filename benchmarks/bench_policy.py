@@ -91,7 +91,7 @@ def percentile(samples: Sequence[float], q: float) -> float:
 
 
 def latencies(call: Callable[[Facts], object], requests: Sequence[Facts]) -> list[float]:
-    for facts in requests[:200]:  # warm caches and the allocator
+    for facts in requests[:20]:  # warm caches and the allocator
         call(facts)
     samples = []
     for facts in requests:
@@ -138,11 +138,36 @@ def main() -> None:
 
     def cold(facts: Facts) -> object:
         policies._memo.clear()  # every request evaluated by Cedar, none remembered
+        policies._decided.clear()
         return policies.decide(facts)
 
+    reads = policies.reads
     report("decide(), no answer remembered", latencies(cold, requests))
-    report("  of which: encode the request", latencies(cedar_request, requests))
-    report("  of which: entity slice (cache)", latencies(cedar_entities, requests))
+    report(
+        "  of which: encode the request",
+        latencies(lambda f: cedar_request(f, reads.context), requests),
+    )
+    report(
+        "  of which: entity slice (cache)",
+        latencies(lambda f: cedar_entities(f, reads.resource), requests),
+    )
+    compiled = policies._compiled
+
+    def whole(facts: Facts) -> object:
+        return cedarpy.is_authorized(cedar_request(facts), compiled, cedar_entities(facts))
+
+    def read_only(facts: Facts) -> object:
+        request = cedar_request(facts, reads.context)
+        return cedarpy.is_authorized(request, compiled, cedar_entities(facts, reads.resource))
+
+    # Alternated in slices, so that both see the same load on a shared machine.
+    whole_samples: list[float] = []
+    read_samples: list[float] = []
+    for start in range(0, n, 250):
+        whole_samples += latencies(whole, requests[start : start + 250])
+        read_samples += latencies(read_only, requests[start : start + 250])
+    report("Cedar, the whole request (26 keys, 2 entities)", whole_samples)
+    report(f"Cedar, what the set reads ({len(reads.context or ())} keys)", read_samples)
 
     def text_each_call(facts: Facts) -> object:
         return cedarpy.is_authorized(cedar_request(facts), text, cedar_entities(facts))

@@ -181,4 +181,9 @@ def mask(field: FieldType, value: str) -> str:
 
 def mask_slice(fields: Iterable[FieldType], values: Mapping[str, str]) -> dict[FieldType, str]:
     """Mask each of ``fields`` that ``values`` holds (keyed by field name); absent fields are left out."""
-    return {FieldType(f): mask(f, values[f]) for f in fields if f in values}
+    # The guard passes members already; FieldType() is for names (and names an unknown one).
+    return {
+        f if isinstance(f, FieldType) else FieldType(f): mask(f, values[f])
+        for f in fields
+        if f in values
+    }
