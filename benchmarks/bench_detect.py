@@ -14,12 +14,14 @@ With ``--home DIR`` (repeatable) it skips generating and importing and
 times workspaces already imported (``bench_import.py --keep``), e.g. the
 30,000,000-event one. ``--end-to-end`` adds what ``bpoguard detect`` does
 whole: the feature cache removed, features, detectors, alerts with their
-evidence, risk, timed by stage. Each child reports wall and CPU seconds and
-the load average around it: the machine is shared, so quote CPU too.
+evidence, risk, timed by stage. ``--features-only`` times the feature query
+alone (no scoring), the part that grows with the events. Each child reports
+wall and CPU seconds and the load average around it: the machine is shared,
+so quote CPU too (for Spark, the Python driver's only: the JVM is not counted).
 
 Usage:
     .venv/bin/python benchmarks/bench_detect.py [--users 200 600] [--days 120]
-        [--engines duckdb spark pandas] [--home DIR ...] [--end-to-end] [--json]
+        [--engines duckdb spark pandas] [--home DIR ...] [--end-to-end] [--features-only] [--json]
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ def prepare(root: Path, users: int, days: int) -> tuple[Path, int, float]:
     return home, count(home / "lake"), seconds
 
 
-def child(engine: str, home: Path) -> dict[str, Any]:
-    """In the child: time features and scoring on one engine; report peak RSS."""
+def child(engine: str, home: Path, score: bool = True) -> dict[str, Any]:
+    """In the child: time features (and scoring) on one engine; report peak RSS."""
     import pandas as pd
 
     from bpoguard.detect import features, pipeline
@@ -82,8 +84,10 @@ def child(engine: str, home: Path) -> dict[str, Any]:
             table = features.collect(eng, eng.read_parquet(files), spec)
             eng.close()
     featured = time.perf_counter()
-    found, _, _persons = pipeline._detect(
-        table, directory, RuleSet(), table.column("day")[-1].as_py()
+    found = (
+        pipeline._detect(table, directory, RuleSet(), table.column("day")[-1].as_py())[0]
+        if score
+        else []
     )
     scored = time.perf_counter()
     frame = table.to_pandas().sort_values(["person", "day"]).reset_index(drop=True)
@@ -315,8 +319,9 @@ def _shared_from_home(e: Any, spec: Any, signin: Any, premises: Any, nets: Any) 
     }
 
 
-def run_child(engine: str, home: Path) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, "--child", engine, "--home", str(home)],
+def run_child(engine: str, home: Path, features_only: bool = False) -> dict[str, Any]:
+    flags = ["--features-only"] if features_only else []
+    done = subprocess.run([sys.executable, __file__, "--child", engine, "--home", str(home), *flags],
                           check=True, capture_output=True, text=True)  # fmt: skip
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -330,11 +335,15 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--home", type=Path, action="append", help="an imported workspace")
     parser.add_argument("--end-to-end", action="store_true", help="also time bpoguard detect")
+    parser.add_argument("--features-only", action="store_true", help="time features, not scoring")
     parser.add_argument("--child")
     args = parser.parse_args()
     if args.child:
         home = args.home[0]
-        result = end_to_end(home) if args.child == "e2e" else child(args.child, home)
+        if args.child == "e2e":
+            result = end_to_end(home)
+        else:
+            result = child(args.child, home, score=not args.features_only)
         print(json.dumps(result))
         return
     rows = []
@@ -354,7 +363,7 @@ def main() -> None:
                 "generate_import_s": prep,
             }
             for engine in args.engines:
-                row[engine] = run_child(engine, home)
+                row[engine] = run_child(engine, home, args.features_only)
             digests = {row[e]["digest"] for e in args.engines}
             row["tables_identical"] = len(digests) == 1
             if args.end_to_end:

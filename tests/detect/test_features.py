@@ -14,6 +14,7 @@ import pytest
 from bpoguard.detect import features
 from bpoguard.detect.engine import DuckDBEngine, Engine, SparkEngine
 from bpoguard.detect.lakefiles import lake_files
+from bpoguard.detect.people import Directory, Person
 
 from ._lake import CARRIER_IP, DAY0, DIRECTORY, HOME_IP, at, ev, story, write_lake
 
@@ -168,3 +169,82 @@ def test_contact_reveals_count_phone_and_email_served_not_denied(tmp_path: Path)
     row = _row(table, "alice", 0)
     assert row["contact_reveals"] == 2
     assert row["interactions"] == 5
+
+
+def test_duckdb_epoch_seconds_round_down_around_midnight_and_before_1970() -> None:
+    utc = dt.UTC
+    times = [
+        dt.datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=utc),
+        dt.datetime(1970, 1, 1, tzinfo=utc),
+        dt.datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=utc),
+        dt.datetime(2024, 3, 1, tzinfo=utc),
+    ]
+    engine = DuckDBEngine()
+    try:
+        t = engine.table(pa.table({"time": pa.array(times, pa.timestamp("us", tz="UTC"))}))
+        got = engine.to_arrow(t.select(s=engine.epoch_seconds(t.time))).column("s").to_pylist()
+    finally:
+        engine.close()
+    epoch = dt.datetime(1970, 1, 1, tzinfo=utc)
+    assert got == [(when - epoch) // dt.timedelta(seconds=1) for when in times]
+    assert got == [-1, 0, 1_709_251_199, 1_709_251_200]
+
+
+def test_default_shifts_count_outside_seven_to_nineteen_utc_with_the_grace(tmp_path: Path) -> None:
+    # CERT's directory: everyone on the default shift, so no shift join is made.
+    plain = Directory(people=(Person("dan"),))
+    minutes = {"06:29": 6 + 29 / 60, "06:31": 6 + 31 / 60, "19:29": 19 + 29 / 60, "19:31": 19.52}
+    events = [ev(at(0, h), "web.visit", who, dest="http://a.example/") for h in minutes.values()
+              for who in ("dan", "erin")]  # fmt: skip
+    lake = write_lake(tmp_path / "lake", events)
+    engine = DuckDBEngine()
+    try:
+        table = features.collect(
+            engine, engine.read_parquet(lake_files(lake)), features.FeatureSpec(directory=plain)
+        )
+    finally:
+        engine.close()
+    # 06:29 and 19:31 are more than 30 minutes outside 07:00-19:00; erin is not in the
+    # directory at all and gets the same default shift.
+    assert _row(table, "dan", 0)["off_shift"] == 2
+    assert _row(table, "erin", 0)["off_shift"] == 2
+
+
+def test_domain_lists_count_every_visit_of_a_destination_whatever_its_case(
+    tmp_path: Path,
+) -> None:
+    url = "https://WWW.DropBox.com/s/list.xlsx"
+    events = [ev(at(0, 10 + i / 10), "web.upload", "alice", dest=url) for i in range(3)]
+    events += [
+        ev(at(0, 11), "web.visit", "alice", dest="https://www.dropbox.com/s/list.xlsx"),
+        # The same text as a copied file's destination is no web visit.
+        ev(at(0, 11.1), "file.copy", "alice", dest=url, removable=True),
+        ev(at(0, 11.2), "email.send", "alice", dest="Me@Gmail.com", attachments=1),
+        ev(at(0, 11.3), "email.send", "alice", dest="Me@Gmail.com"),  # no attachment
+        ev(at(0, 11.4), "email.send", "alice", dest="x@rival.example,me@gmail.com"),
+        ev(at(0, 11.5), "web.visit", "alice", dest="https://rival.example/keylogger-pro"),
+    ]
+    table = _features(DuckDBEngine(), write_lake(tmp_path / "lake", events))
+    row = _row(table, "alice", 0)
+    assert row["leak_site_visits"] == 4
+    assert row["emails_out"] == 1
+    assert row["emails_competitor"] == 1
+    assert row["hacking_sites"] == 1
+    assert row["removable_files"] == 1
+    assert row["max_recipients"] == 2
+
+
+def test_feature_query_reads_only_narrow_columns_and_no_calendar_per_event(lake: Path) -> None:
+    # Where the CPU went at 30 M events: the wide raw column carried through a shared
+    # table, and a time-zone calendar conversion of every event's timestamp.
+    engine = DuckDBEngine()
+    try:
+        expr = features.daily(
+            engine, engine.read_parquet(lake_files(lake)), features.FeatureSpec(DIRECTORY)
+        )
+        sql = str(engine.backend.compile(expr))
+    finally:
+        engine.close()
+    assert '"raw"' not in sql
+    assert "AS TIMESTAMP)" not in sql
+    assert "EPOCH_US" in sql
