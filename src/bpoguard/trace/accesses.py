@@ -4,11 +4,24 @@ Every guard decision is a lake row carrying its ledger index, so what is read
 here can be proved entry by entry from the ledger. Reads are column-pruned
 and filtered inside DuckDB; only (person, customer) pairs and the rows for
 the customers in question come back to Python.
+
+Scoring needs every (person, customer) pair before a time, which is a scan of
+the whole lake (77 million rows for 10,000 agents over 90 days). Given a cache
+folder, :func:`access_index` keeps a summary instead: one row per pair with the
+time of its first record decision, and of its first allowed one. The pairs
+before any time are exactly the summary's rows whose first time is earlier,
+so one scan serves every ``--first-seen``. The summary names the lake files it
+covers (path, size, modification time); when files are added, only those are
+read and merged in, and when one is changed or removed, it is rebuilt.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,23 +85,179 @@ def _where(before: dt.datetime | None, include_denied: bool) -> tuple[str, list[
 
 
 def access_index(
-    lake_dir: Path, before: dt.datetime | None = None, include_denied: bool = True
+    lake_dir: Path,
+    before: dt.datetime | None = None,
+    include_denied: bool = True,
+    cache_dir: Path | None = None,
 ) -> AccessIndex:
-    """Every (person, customer) pair of record decisions before a time, as an AccessIndex."""
+    """Every (person, customer) pair of record decisions before a time, as an AccessIndex.
+
+    With ``cache_dir``, read from the pair summary kept there (built or brought up
+    to date first; see the module's notes). People are in name order either way,
+    so that people whose scores tie are always ranked the same way.
+    """
     if not has_lake(lake_dir):
         return AccessIndex.from_pairs((), [], [])
-    where, params = _where(before, include_denied)
-    with _lake(lake_dir) as con:
-        table: pa.Table = (
-            con.execute(f"SELECT DISTINCT actor, customer_id FROM lake WHERE {where}", params)  # noqa: S608
-            .arrow()
-            .read_all()
-        )
+    table = (
+        None if cache_dir is None else _from_summary(lake_dir, cache_dir, before, include_denied)
+    )
+    if table is None:
+        where, params = _where(before, include_denied)
+        with _lake(lake_dir) as con:
+            table = (
+                # Sorted as the summary is: people in name order, whichever way it was read.
+                con.execute(
+                    f"SELECT DISTINCT actor, customer_id FROM lake WHERE {where} ORDER BY 1, 2",  # noqa: S608
+                    params,
+                )
+                .arrow()
+                .read_all()
+            )
+    return _index(table)
+
+
+def _index(table: pa.Table) -> AccessIndex:
     actors = table.column("actor").combine_chunks().dictionary_encode()
     people = tuple(str(p) for p in actors.dictionary.to_pylist())
     person = np.asarray(actors.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     customer = np.asarray(table.column("customer_id").to_numpy(), dtype=np.int64)
     return AccessIndex.from_pairs(people, person, customer)
+
+
+# --- the pair summary -------------------------------------------------------------------------
+
+SUMMARY_FORMAT = 1  # bumped when the summary's columns or meaning change
+_SUMMARY_PREFIX = f"pairs-v{SUMMARY_FORMAT}-"
+
+LakeFile = tuple[str, int, int]  # path inside the lake, size, modification time (ns)
+
+
+def lake_files(lake_dir: Path) -> list[LakeFile]:
+    """The lake's event files, each with what tells a changed file from the one summarised."""
+    found = []
+    for path in lake_dir.glob("day=*/*.parquet"):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # removed while listing (a compaction): not part of the lake
+            continue
+        found.append((path.relative_to(lake_dir).as_posix(), stat.st_size, stat.st_mtime_ns))
+    return sorted(found)
+
+
+def _digest(files: Sequence[LakeFile]) -> str:
+    return hashlib.sha256(json.dumps(files).encode("utf-8")).hexdigest()[:24]
+
+
+def _from_summary(
+    lake_dir: Path, cache_dir: Path, before: dt.datetime | None, include_denied: bool
+) -> pa.Table | None:
+    """(actor, customer_id) pairs before a time from the summary; None if it cannot be kept."""
+    try:
+        summary = pair_summary(lake_dir, cache_dir)
+    except OSError:
+        return None  # a read-only workspace copy: scan the lake instead
+    column = "first_us" if include_denied else "first_allowed_us"
+    # Constants only in the text; the file and the time are bound parameters.
+    query = f"SELECT actor, customer_id FROM read_parquet(?) WHERE {column} IS NOT NULL"  # noqa: S608
+    params: list[object] = [str(summary)]
+    if before is not None:
+        query += f" AND {column} < ?"
+        params.append(int(before.timestamp() * 1_000_000))
+    con = duckdb.connect()
+    try:
+        # The summary is sorted by actor then customer, and a filtered scan keeps that order.
+        return con.execute(query, params).arrow().read_all()
+    finally:
+        con.close()
+
+
+def pair_summary(lake_dir: Path, cache_dir: Path) -> Path:
+    """The summary file for the lake as it is now: reused, brought up to date, or built.
+
+    Raises OSError when the cache folder cannot be written.
+    """
+    files = lake_files(lake_dir)
+    digest = _digest(files)
+    target = cache_dir / f"{_SUMMARY_PREFIX}{digest}.parquet"
+    if target.is_file():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    base, covered = _best_base(cache_dir, set(files))
+    new = [f for f in files if f not in covered]
+    _build(lake_dir, [lake_dir / f[0] for f in new], base, target)
+    manifest = target.with_suffix(".json")
+    _write_whole(manifest, json.dumps({"format": SUMMARY_FORMAT, "files": files}))
+    for old in cache_dir.glob(f"{_SUMMARY_PREFIX}*"):
+        if old not in (target, manifest):
+            old.unlink(missing_ok=True)  # superseded; a reader that has it open keeps its copy
+    return target
+
+
+def _best_base(cache_dir: Path, files: set[LakeFile]) -> tuple[Path | None, set[LakeFile]]:
+    """The summary that covers the most of the lake's files and nothing else."""
+    best: Path | None = None
+    covered: set[LakeFile] = set()
+    for manifest in cache_dir.glob(f"{_SUMMARY_PREFIX}*.json"):
+        summary = manifest.with_suffix(".parquet")
+        try:
+            doc = json.loads(manifest.read_text(encoding="utf-8"))
+            listed = {(str(p), int(n), int(t)) for p, n, t in doc["files"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable: never trusted
+        usable = doc.get("format") == SUMMARY_FORMAT and summary.is_file() and listed <= files
+        if usable and len(listed) > len(covered):
+            best, covered = summary, listed
+    return best, covered
+
+
+def _build(lake_dir: Path, new: Sequence[Path], base: Path | None, target: Path) -> None:
+    """Write the summary of ``base`` (an older summary) and the ``new`` lake files, whole."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".pairs-", suffix=".parquet")
+    os.close(fd)
+    con = duckdb.connect()
+    try:
+        parts = []
+        if new:
+            con.read_parquet(
+                [str(p) for p in new], hive_partitioning=True, union_by_name=True
+            ).create_view("lake")
+            where, _ = _where(None, True)
+            parts.append(
+                "SELECT actor, customer_id, min(epoch_us(time)) AS first_us, "  # noqa: S608
+                "min(epoch_us(time)) FILTER (WHERE outcome = 'allowed') AS first_allowed_us "
+                f"FROM lake WHERE {where} GROUP BY actor, customer_id"
+            )
+        if base is not None:
+            con.read_parquet(str(base)).create_view("base")
+            parts.append("SELECT actor, customer_id, first_us, first_allowed_us FROM base")
+        if not parts:
+            raise ValueError("nothing to summarise")  # callers check has_lake first
+        union = " UNION ALL ".join(parts)
+        con.execute(
+            "COPY (SELECT actor, customer_id, min(first_us) AS first_us, "  # noqa: S608
+            "min(first_allowed_us) AS first_allowed_us "
+            f"FROM ({union}) GROUP BY actor, customer_id ORDER BY actor, customer_id) "
+            "TO ? (FORMAT parquet)",
+            [tmp],
+        )
+        os.chmod(tmp, 0o600)  # who accessed whom: as sensitive as the lake
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        con.close()
+
+
+def _write_whole(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def accesses_of(

@@ -173,17 +173,18 @@ def _split(total: int, parts: int) -> list[int]:
 def _accessed(ws: Workspace, people: Sequence[str]) -> dict[str, dict[int, set[str]]]:
     """Per culprit: customers accessed and the fields asked for (from the lake's guard rows)."""
     from bpoguard.trace.accesses import access_index
+    from bpoguard.trace.leak import cache_dir
 
-    index = access_index(ws.settings.lake_dir)
+    index = access_index(ws.settings.lake_dir, cache_dir=cache_dir(ws))
     where = {name: k for k, name in enumerate(index.people)}
     ids: set[int] = set()
     for person in people:
         if person not in where:
             continue
-        k = where[person]
-        for pos in range(index.customers.size):
-            if k in set(index.accessors_of(pos).tolist()):
-                ids.add(int(index.customers[pos]))
+        # The positions of this person's pairs, and the customer each position belongs to.
+        rows = np.flatnonzero(index.accessors == where[person])
+        owners = np.searchsorted(index.indptr, rows, side="right") - 1
+        ids.update(int(c) for c in index.customers[owners])
     found: dict[str, dict[int, set[str]]] = {p: {} for p in people}
     for a in accesses_of(ws.settings.lake_dir, ids):
         if a.person in found:
@@ -294,4 +295,41 @@ def _xlsx(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:
     book.save(path)
 
 
-__all__ = ["FORMATS", "KINDS", "DumpSpec", "MadeDump", "make_dump"]
+# The pieces of make_dump, for benchmarks that write many small dumps from one world.
+
+
+def customer_values(
+    ws: Workspace, wanted: set[int]
+) -> tuple[dict[int, dict[str, str]], dict[int, str]]:
+    """The wanted customers' values (from the simulator's customer files) and countries."""
+    return _values(ws, wanted)
+
+
+def leaked_record(values: dict[str, str], country: str, rng: np.random.Generator) -> dict[str, str]:
+    """One customer's values written the way dumps write them (see make_dump)."""
+    return _messy(values, country, rng)
+
+
+def some_fields(values: dict[str, str], rng: np.random.Generator) -> dict[str, str]:
+    """A name and one or two identifying values: a record leaked from somewhere else."""
+    return _some_fields(values, rng)
+
+
+def write_records(out: Path, format_: str, rows: list[dict[str, str]]) -> None:
+    """Write records (field name -> value) as a dump in one of FORMATS, whole or not at all."""
+    if format_ not in FORMATS:
+        raise InputError(f"--format must be one of {', '.join(FORMATS)}")
+    _write(out, format_, rows)
+
+
+__all__ = [
+    "FORMATS",
+    "KINDS",
+    "DumpSpec",
+    "MadeDump",
+    "customer_values",
+    "leaked_record",
+    "make_dump",
+    "some_fields",
+    "write_records",
+]

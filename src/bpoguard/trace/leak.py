@@ -10,20 +10,20 @@ customers before the leak was first seen (:mod:`.accesses`), score them
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Iterable, Sequence
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from bpoguard.guard import canary
 from bpoguard.guard.vault import Vault, key_status
 from bpoguard.ledger import Ledger
 from bpoguard.ledger.verifier import parse_json
 from bpoguard.store import models as m
 from bpoguard.trace.accesses import Access, access_index, accesses_of
-from bpoguard.trace.dump import ReadStats, read_dump
+from bpoguard.trace.dump import Cells, ReadStats, read_dump
 from bpoguard.trace.matcher import (
     AMBIGUOUS,
     MATCHED,
@@ -71,6 +71,7 @@ class LeakTrace:
     ledger: dict[str, Any] = field(default_factory=dict)
     distinct_customers: int = 0
     vault_empty: bool = False  # no customer values to match against at all
+    timings: dict[str, float] = field(default_factory=dict)  # wall seconds per stage
 
 
 def trace_leak(
@@ -84,10 +85,13 @@ def trace_leak(
     options = options or LeakOptions()
     stats = ReadStats()
     window_end = _window_end(options.first_seen)
-    found = _match(ws, vault, path, options, stats, window_end, progress)
+    clock = _Clock()
+    found = _match(ws, vault, path, options, stats, window_end, progress, clock)
     lake = ws.settings.lake_dir
-    index = access_index(lake, window_end, options.include_denied)
+    index = access_index(lake, window_end, options.include_denied, cache_dir(ws))
+    clock.lap("access index")
     details = accesses_of(lake, found.ids, window_end, options.include_denied)
+    clock.lap("accesses")
     relevant = _relevant(details, found.kept, {name: k for k, name in enumerate(index.people)})
     attribution = attribute(index, found.ids, relevant)
     shown = attribution.ranking[:EVIDENCE_FOR]
@@ -95,6 +99,9 @@ def trace_leak(
     named = [p for h in found.hits for p in h["named"]]
     with ws.store.engine.connect() as conn:
         staff = _staff(conn, [s.person for s in attribution.ranking] + named)
+    clock.lap("scoring")
+    ledger = _proofs(ws, evidence)
+    clock.lap("proofs")
     return LeakTrace(
         dump_name=path.name,
         stats=stats,
@@ -107,10 +114,43 @@ def trace_leak(
         attribution=attribution,
         staff=staff,
         evidence=evidence,
-        ledger=_proofs(ws, evidence),
+        ledger=ledger,
         distinct_customers=len(found.ids),
         vault_empty=found.vault_empty,
+        timings=clock.laps,
     )
+
+
+def cache_dir(ws: Workspace) -> Path:
+    """Where the trace keeps its summary of the lake (see :mod:`bpoguard.trace.accesses`)."""
+    return ws.home / "cache" / "trace"
+
+
+class _Clock:
+    """Wall seconds per stage, for benchmarks and the curious (never in the report)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = self.laps.get(stage, 0.0) + now - self._last
+        self._last = now
+
+
+def _timed(records: Iterable[Cells], clock: _Clock) -> Iterator[Cells]:
+    """The records, with the time spent reading them counted apart from matching."""
+    it = iter(records)
+    while True:
+        clock.lap("match")
+        try:
+            record = next(it)
+        except StopIteration:
+            clock.lap("read")
+            return
+        clock.lap("read")
+        yield record
 
 
 @dataclass
@@ -131,11 +171,14 @@ def _match(
     stats: ReadStats,
     window_end: dt.datetime | None,
     progress: Progress | None,
+    clock: _Clock,
 ) -> _Found:
     """Read and match the dump; the customers found, their references and any canaries."""
     with ws.store.engine.connect() as conn:
         matcher = Matcher(conn, vault, clients(conn))
-        kept = _matched(matcher.match_all(read_dump(path, stats, options.max_records)), progress)
+        records = _timed(read_dump(path, stats, options.max_records), clock)
+        kept = _matched(matcher.match_all(records), progress)
+        clock.lap("match")
         by_status = matcher.stats.by_status
         counts = {
             "records": matcher.stats.records,
@@ -148,8 +191,9 @@ def _match(
         ids = sorted({r.customer_id for r in kept if r.customer_id is not None})
         # Counting is only worth it when nothing matched: was there anything to match?
         vault_empty = not ids and key_status(conn, vault.keys).values == 0
-        refs = _refs(conn, ids)
-        hits = _canary_hits(conn, ids, refs, window_end)
+        refs, canaries = _refs(conn, ids)
+        hits = _canary_hits(conn, canaries, refs, window_end) if canaries else []
+        clock.lap("customers")
     return _Found(kept, counts, ids, refs, hits, vault_empty)
 
 
@@ -170,17 +214,21 @@ def _matched(records: Iterable[RecordMatch], progress: Progress | None) -> list[
     return kept
 
 
-def _refs(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+def _refs(conn: Connection, ids: Sequence[int]) -> tuple[dict[int, tuple[str, str]], set[int]]:
+    """Each customer's (client, reference), and which of them are canaries."""
     refs: dict[int, tuple[str, str]] = {}
+    canaries: set[int] = set()
     for start in range(0, len(ids), CHUNK):
         chunk = list(ids[start : start + CHUNK])
         rows = conn.execute(
-            select(m.Customer.id, m.Customer.client_id, m.Customer.ref).where(
-                m.Customer.id.in_(chunk)
-            )
-        )
-        refs.update({r.id: (r.client_id, r.ref) for r in rows})
-    return refs
+            select(m.Customer.id, m.Customer.client_id, m.Customer.ref, m.Customer.is_canary)
+            .where(m.Customer.id.in_(chunk))
+        )  # fmt: skip
+        for r in rows:
+            refs[r.id] = (r.client_id, r.ref)
+            if r.is_canary:
+                canaries.add(r.id)
+    return refs, canaries
 
 
 def _canary_hits(
@@ -190,6 +238,11 @@ def _canary_hits(
     window_end: dt.datetime | None,
 ) -> list[dict[str, Any]]:
     """Canaries in the dump: whom each was placed with, who opened it (certain, by design)."""
+    # Only a dump holding a canary (customers.is_canary, set when one is planted) needs
+    # the canary module, and with it the guard's audit and lake imports (pandas through
+    # pyarrow.dataset): most of a second of a command's start-up.
+    from bpoguard.guard import canary
+
     wanted = set(ids)
     hits = []
     for c in canary.list_canaries(conn):

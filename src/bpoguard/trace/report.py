@@ -8,12 +8,14 @@ last four digits the dump shows).
 
 from __future__ import annotations
 
-from typing import Any
-
-from jinja2 import Environment, select_autoescape
+import functools
+from typing import TYPE_CHECKING, Any
 
 from bpoguard.trace.leak import MAX_RECORDS_SHOWN, LeakTrace
 from bpoguard.trace.scoring import ALPHA, MIN_RECORDS, Suspect
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 LEAK_METHOD = (
     "Each value in the dump was checked with the same validators the guard uses "
@@ -239,17 +241,23 @@ _COMPLAINTS = """<!doctype html>
 </body></html>
 """
 
-_ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+
+@functools.cache
+def _env() -> Environment:
+    # Jinja is loaded only when a page is written: a JSON report does not need it.
+    from jinja2 import Environment, select_autoescape
+
+    return Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
 
 def leak_html(document: dict[str, Any]) -> str:
     """The leak report as one self-contained HTML page (no scripts, no external assets)."""
-    return _ENV.from_string(_LEAK).render(d=document, css=_CSS)
+    return _env().from_string(_LEAK).render(d=document, css=_CSS)
 
 
 def complaints_html(document: dict[str, Any]) -> str:
     """The complaints report as one self-contained HTML page."""
-    return _ENV.from_string(_COMPLAINTS).render(d=document, css=_CSS)
+    return _env().from_string(_COMPLAINTS).render(d=document, css=_CSS)
 
 
 __all__ = ["LEAK_METHOD", "complaints_html", "leak_document", "leak_html"]

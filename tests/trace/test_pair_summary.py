@@ -1,0 +1,149 @@
+"""The lake's pair summary: the same pairs as a scan, kept up to date as the lake changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from trace_world import World
+
+from bpoguard.guard.keys import KeyfileProvider
+from bpoguard.guard.vault import Vault
+from bpoguard.trace import accesses
+from bpoguard.trace.accesses import access_index, lake_files, pair_summary
+from bpoguard.trace.dumps import DumpSpec, make_dump
+from bpoguard.trace.leak import LeakOptions, cache_dir, trace_leak
+from bpoguard.trace.report import leak_document
+from bpoguard.trace.scoring import AccessIndex
+from bpoguard.workspace import Workspace
+
+
+def _pairs(index: AccessIndex) -> set[tuple[str, int]]:
+    owners = np.searchsorted(index.indptr, np.arange(index.accessors.size), side="right") - 1
+    return {
+        (index.people[int(p)], int(index.customers[int(o)]))
+        for p, o in zip(index.accessors.tolist(), owners.tolist(), strict=True)
+    }
+
+
+def _same(a: AccessIndex, b: AccessIndex) -> None:
+    assert a.people == b.people
+    assert _pairs(a) == _pairs(b)
+    assert a.pairs == b.pairs
+    assert np.array_equal(a.person_size, b.person_size)
+
+
+def _windows(world: World) -> list[dt.datetime | None]:
+    start = dt.date.fromisoformat(world.truth["config"]["start"])
+    return [None] + [
+        dt.datetime.combine(start + dt.timedelta(days=d), dt.time(0), tzinfo=dt.UTC)
+        for d in (1, 3, 5)
+    ]
+
+
+@pytest.fixture
+def lake(world: World, tmp_path: Path) -> Path:
+    """A copy of the world's lake that a test may change."""
+    copy = tmp_path / "lake"
+    shutil.copytree(world.home / "lake", copy)
+    return copy
+
+
+def test_the_summary_gives_the_pairs_a_scan_gives(world: World, lake: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    for before in _windows(world):
+        for include_denied in (True, False):
+            scanned = access_index(lake, before, include_denied)
+            summarised = access_index(lake, before, include_denied, cache)
+            _same(scanned, summarised)
+            assert list(scanned.people) == sorted(scanned.people)  # name order, both ways
+    assert len(list(cache.glob("*.parquet"))) == 1  # built once, then reused
+
+
+def test_new_lake_files_are_merged_in_and_the_old_summary_goes(
+    world: World, lake: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    days = sorted(lake.glob("day=*"))
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for day in days[len(days) // 2 :]:
+        shutil.move(day, aside / day.name)
+    first = pair_summary(lake, cache)
+    _same(access_index(lake), access_index(lake, cache_dir=cache))
+    for day in sorted(aside.iterdir()):
+        shutil.move(day, lake / day.name)
+    second = pair_summary(lake, cache)
+    assert second != first and not first.exists()
+    manifest = json.loads(second.with_suffix(".json").read_text(encoding="utf-8"))
+    assert [tuple(f) for f in manifest["files"]] == lake_files(lake)
+    for before in _windows(world):
+        _same(access_index(lake, before), access_index(lake, before, cache_dir=cache))
+        _same(access_index(lake, before, False), access_index(lake, before, False, cache))
+
+
+def test_a_changed_or_removed_file_means_a_rebuild(
+    world: World, lake: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    pair_summary(lake, cache)
+    files = sorted(lake.glob("day=*/*.parquet"))
+    files[0].unlink()  # the lake lost a file: its pairs must go too
+    stat = files[1].stat()
+    os.utime(files[1], ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000))  # rewritten in place
+    for before in _windows(world):
+        _same(access_index(lake, before), access_index(lake, before, cache_dir=cache))
+
+
+def test_an_unreadable_manifest_is_never_trusted(world: World, lake: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    summary = pair_summary(lake, cache)
+    summary.with_suffix(".json").write_text("{not json", encoding="utf-8")
+    newest = sorted(lake.glob("day=*/*.parquet"))[-1]
+    shutil.copy(newest, newest.with_name("copy-" + newest.name))  # the lake grew
+    _same(access_index(lake), access_index(lake, cache_dir=cache))
+
+
+def test_a_cache_that_cannot_be_written_falls_back_to_the_scan(
+    world: World, lake: Path, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("", encoding="utf-8")
+    cache = blocked / "cache"  # a folder cannot be made under a file
+    _same(access_index(lake), access_index(lake, cache_dir=cache))
+    assert blocked.is_file()
+
+
+def test_a_failed_build_leaves_no_file(
+    world: World, lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+
+    def broken(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(accesses.os, "chmod", broken)  # fails after the file was written
+    with pytest.raises(OSError, match="disk full"):
+        pair_summary(lake, cache)
+    assert list(cache.iterdir()) == []
+
+
+def test_a_trace_is_the_same_every_time_and_keeps_its_summary(world: World, tmp_path: Path) -> None:
+    dump = tmp_path / "dump.csv"
+    with Workspace.open(world.home) as ws:
+        make_dump(ws, DumpSpec("mixed", 120, "csv", 11), dump)
+        start = dt.date.fromisoformat(world.truth["config"]["start"])
+        options = LeakOptions(first_seen=start + dt.timedelta(days=4))
+        documents = []
+        for _ in range(3):
+            vault = Vault(KeyfileProvider.from_dir(ws.settings.keys_dir))
+            trace = trace_leak(ws, vault, dump, options)
+            documents.append(json.dumps(leak_document(trace), sort_keys=True, default=str))
+            assert set(trace.timings) >= {"read", "match", "access index", "accesses", "proofs"}
+        assert documents[0] == documents[1] == documents[2]
+        assert len(list(cache_dir(ws).glob("*.parquet"))) == 1
