@@ -232,8 +232,9 @@ def _narrowest_p95(values: np.ndarray, levels: dict[str, np.ndarray]) -> np.ndar
 def _leave_one_out_quantiles(values: np.ndarray, codes: np.ndarray, q: float) -> np.ndarray:
     """For each row, the q-quantile (linear) of the other rows with its code.
 
-    The same numbers as :func:`_leave_one_out_quantile` group by group, from one
-    sort of all the rows: a loop over 100,000 (group, day) pairs took minutes.
+    The same numbers as sorting each group's values and skipping the row's own
+    place, group by group, from one sort of all the rows: a loop over 100,000
+    (group, day) pairs took minutes.
     NaN where a group has MIN_PEERS rows or fewer.
     """
     total = len(values)
@@ -276,25 +277,6 @@ def _by_code_then_value(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
             result: np.ndarray = np.argsort(key)
             return result
     return np.lexsort((values, codes))
-
-
-def _leave_one_out_quantile(a: np.ndarray, q: float) -> np.ndarray:
-    """For each element, the q-quantile (linear) of the others."""
-    order = np.argsort(a, kind="stable")
-    s = a[order]
-    rank = np.empty(len(a), dtype=np.int64)
-    rank[order] = np.arange(len(a))
-    h = q * (len(a) - 2)
-    lo = int(np.floor(h))
-    hi = min(lo + 1, len(a) - 2)
-    frac = h - lo
-
-    def at(k: int) -> np.ndarray:
-        # Index k among the others: skip the element's own place in the sorted order.
-        return np.where(k < rank, s[k], s[np.minimum(k + 1, len(a) - 1)])
-
-    result: np.ndarray = at(lo) * (1 - frac) + at(hi) * frac
-    return result
 
 
 def run(frame: Frame, rules: Iterable[Callable[[Frame], list[Finding]]] = ()) -> list[Finding]:
