@@ -265,25 +265,34 @@ def _evidence_events(files: list[Path], wanted: set[tuple[str, dt.date, str]]) -
     paths = [f for f in files if f.parent.name.removeprefix("day=") in days]
     if not paths:
         return {}
+    epoch = dt.date(1970, 1, 1)
     keys = pa.table(
         {
             "w_person": [p for p, _, _ in wanted],
             "w_day": [d for _, d, _ in wanted],
+            "w_eday": [(d - epoch).days for _, d, _ in wanted],
             "w_kind": [k for _, _, k in wanted],
         },
         schema=pa.schema(
-            [("w_person", pa.string()), ("w_day", pa.date32()), ("w_kind", pa.string())]
+            [
+                ("w_person", pa.string()),
+                ("w_day", pa.date32()),
+                ("w_eday", pa.int64()),
+                ("w_kind", pa.string()),
+            ]
         ),
     )
     engine = DuckDBEngine()
     try:
         lake = engine.read_parquet(paths)
+        # The day as an epoch integer: a calendar cast of every event's timestamp is
+        # what made the feature query slow (see features.daily).
         t = lake.select(
             "event_id", "time", "actor", "action", "canary", "interaction_id", "src_ip",
-            "ledger_index", day=lake.time.date(),
+            "ledger_index", eday=engine.epoch_seconds(lake.time) // 86400,
         )  # fmt: skip
         w = engine.table(keys)
-        j = t.join(w, [t.actor == w.w_person, t.day == w.w_day])
+        j = t.join(w, [t.actor == w.w_person, t.eday == w.w_eday])
         kinds = _evidence_kinds(j)
         j = j.filter(ibis.cases(*[(j.w_kind == k, c) for k, c in kinds.items()], else_=False))
         order = ibis.row_number().over(
