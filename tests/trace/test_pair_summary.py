@@ -15,7 +15,7 @@ from trace_world import World
 from bpoguard.guard.keys import KeyfileProvider
 from bpoguard.guard.vault import Vault
 from bpoguard.trace import accesses
-from bpoguard.trace.accesses import access_index, lake_files, pair_summary
+from bpoguard.trace.accesses import access_index, accesses_of, day_files, lake_files, pair_summary
 from bpoguard.trace.dumps import DumpSpec, make_dump
 from bpoguard.trace.leak import LeakOptions, cache_dir, trace_leak
 from bpoguard.trace.report import leak_document
@@ -147,3 +147,25 @@ def test_a_trace_is_the_same_every_time_and_keeps_its_summary(world: World, tmp_
             assert set(trace.timings) >= {"read", "match", "access index", "accesses", "proofs"}
         assert documents[0] == documents[1] == documents[2]
         assert len(list(cache_dir(ws).glob("*.parquet"))) == 1
+
+
+def test_accesses_read_only_the_days_before_and_the_same_rows_either_way(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = world.home / "lake"
+    index = access_index(lake)
+    customers = [int(c) for c in index.customers[:: max(1, index.customers.size // 300)]]
+    everything = accesses_of(lake, customers)
+    assert everything
+    for before in _windows(world)[1:]:
+        assert before is not None
+        kept = day_files(lake, before)
+        assert kept and len(kept) < len(day_files(lake))
+        assert all(p.parent.name <= f"day={before.date().isoformat()}" for p in kept)
+        expected = [a for a in everything if a.at < before]
+        assert accesses_of(lake, customers, before) == expected
+        monkeypatch.setattr(accesses, "INLINE_IDS", 0)  # the join instead of constants
+        assert accesses_of(lake, customers, before) == expected
+        monkeypatch.undo()
+        allowed = [a for a in expected if a.allowed]
+        assert accesses_of(lake, customers, before, include_denied=False) == allowed

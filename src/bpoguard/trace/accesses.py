@@ -33,6 +33,8 @@ import pyarrow as pa
 
 from bpoguard.trace.scoring import AccessIndex
 
+# Up to this many customers are written into the query as constants (see accesses_of).
+INLINE_IDS = 2_000
 RECORD_ACTIONS = ("record.view", "record.reveal", "record.verify", "record.export", "record.search")
 
 
@@ -56,14 +58,36 @@ def has_lake(lake_dir: Path) -> bool:
     return any(lake_dir.glob("day=*/*.parquet"))
 
 
+def day_files(lake_dir: Path, before: dt.datetime | None = None) -> list[Path]:
+    """The lake's files that can hold rows earlier than ``before`` (all of them without it).
+
+    The lake is partitioned by UTC day, so a partition after the day of the last
+    instant before ``before`` holds nothing earlier: it is not read at all.
+    """
+    files = sorted(lake_dir.glob("day=*/*.parquet"))
+    if before is None:
+        return files
+    last = (before - dt.timedelta(microseconds=1)).astimezone(dt.UTC).date()
+    kept = []
+    for path in files:
+        try:
+            day = dt.date.fromisoformat(path.parent.name.removeprefix("day="))
+        except ValueError:
+            day = None  # not a day partition after all: read it
+        if day is None or day <= last:
+            kept.append(path)
+    return kept
+
+
 @contextmanager
-def _lake(lake_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def _lake(files: Sequence[Path]) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection with a view ``lake`` over the given lake files (at least one)."""
     con = duckdb.connect()
     try:
-        glob = str(lake_dir / "day=*" / "*.parquet").replace("'", "''")
-        # The path is quoted for SQL; nothing else is interpolated.
-        view = f"CREATE VIEW lake AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"  # noqa: S608
-        con.execute(view)
+        # A relation over the file list: no path is ever written into SQL text.
+        con.read_parquet(
+            [str(f) for f in files], hive_partitioning=True, union_by_name=True
+        ).create_view("lake")
         yield con
     finally:
         con.close()
@@ -101,9 +125,12 @@ def access_index(
     table = (
         None if cache_dir is None else _from_summary(lake_dir, cache_dir, before, include_denied)
     )
+    files = day_files(lake_dir, before)
+    if table is None and not files:
+        return AccessIndex.from_pairs((), [], [])
     if table is None:
         where, params = _where(before, include_denied)
-        with _lake(lake_dir) as con:
+        with _lake(files) as con:
             table = (
                 # Sorted as the summary is: people in name order, whichever way it was read.
                 con.execute(
@@ -267,15 +294,22 @@ def accesses_of(
     include_denied: bool = True,
 ) -> list[Access]:
     """Every record decision on the given customers before a time, oldest first."""
-    if not customers or not has_lake(lake_dir):
+    files = day_files(lake_dir, before) if customers else []
+    if not files:
         return []
     where, params = _where(before, include_denied)
-    with _lake(lake_dir) as con:
-        con.register("wanted", pa.table({"cid": pa.array(sorted(customers), pa.int64())}))
+    with _lake(files) as con:
+        if len(customers) <= INLINE_IDS:
+            # Constants DuckDB pushes into the scan: the other columns are decoded only
+            # where a wanted customer is, instead of for every row of the lake.
+            wanted = "(" + ", ".join(str(int(c)) for c in sorted(customers)) + ")"
+        else:
+            con.register("wanted", pa.table({"cid": pa.array(sorted(customers), pa.int64())}))
+            wanted = "(SELECT cid FROM wanted)"
         rows = con.execute(
             "SELECT actor, customer_id, epoch_us(time), action, outcome, fields, ledger_index, "  # noqa: S608
             f"site_id, interaction_id FROM lake WHERE {where} "
-            "AND customer_id IN (SELECT cid FROM wanted) ORDER BY time, ledger_index",
+            f"AND customer_id IN {wanted} ORDER BY time, ledger_index",
             params,
         ).fetchall()
     return [
@@ -310,7 +344,8 @@ def first_accesses(
     if not has_lake(lake_dir):
         return empty
     where, params = _where(before, include_denied)
-    with _lake(lake_dir) as con:
+    # Every file: an interaction's purpose is read wherever its opening event lies.
+    with _lake(day_files(lake_dir)) as con:
         return (
             con.execute(
                 "WITH purposes AS (SELECT interaction_id, any_value(purpose) AS purpose FROM lake "  # noqa: S608
@@ -337,4 +372,13 @@ def names(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
-__all__ = ["Access", "access_index", "accesses_of", "first_accesses", "has_lake"]
+__all__ = [
+    "Access",
+    "access_index",
+    "accesses_of",
+    "day_files",
+    "first_accesses",
+    "has_lake",
+    "lake_files",
+    "pair_summary",
+]
