@@ -26,6 +26,7 @@ import argparse
 import cProfile
 import datetime as dt
 import hashlib
+import inspect
 import json
 import os
 import resource
@@ -89,7 +90,12 @@ def detect(
 
     data = stages.run("to_pandas", table.to_pandas)
     accounts = {a for a, _ in directory.holders}
-    persons = sorted({p.person for p in directory.people} | set(data["person"]) - accounts)
+    # As the pipeline at hand lists the persons (its own unique() or not), to compare versions.
+    quick = ".unique()" in inspect.getsource(pipeline._detect)
+    column = data["person"].unique() if quick else data["person"]
+    persons = stages.run(
+        "persons", lambda: sorted({p.person for p in directory.people} | set(column) - accounts)
+    )
     data["day"] = pd.to_datetime(data["day"])
     frame = stages.run("frame", lambda: detectors.Frame.of(data, directory))
     found = stages.run("detectors", lambda: detectors.run(frame, ()))

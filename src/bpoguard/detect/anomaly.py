@@ -22,7 +22,7 @@ from bpoguard.detect.findings import Detector, Finding, Severity
 
 Z_BAR = 6.0  # robust z a day must pass against both its own and its peers' baseline
 FOREST_SHARE = 0.005  # the most isolated half percent of person-days
-SCORE_THREADS = 2  # the machine's two cores; more threads only queue
+THREADS = 2  # the forest is built and scored on the machine's two cores; more only queue
 SCORE_BLOCK_MIN = 10_000  # rows below which one thread is quicker than two
 FOREST = Detector(
     "isolated-day", Severity.LOW, "A day the unsupervised model finds among the most isolated"
@@ -73,7 +73,11 @@ def forest(frame: Frame, seed: int = 0) -> list[Finding]:
     from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
 
     x = np.log1p(d[columns].clip(lower=0).to_numpy(dtype=float))
-    model = IsolationForest(n_estimators=100, random_state=seed, contamination="auto")
+    # Built on threads: each tree's seed is drawn before any is built, so the trees are
+    # the same whatever the number of threads (tested).
+    model = IsolationForest(
+        n_estimators=100, random_state=seed, contamination="auto", n_jobs=_threads()
+    )
     model.fit(x)
     score = -_score_samples(model, x)
     bar = float(np.quantile(score, 1 - FOREST_SHARE))
@@ -94,6 +98,10 @@ def forest(frame: Frame, seed: int = 0) -> list[Finding]:
     return found
 
 
+def _threads() -> int:
+    return max(1, min(THREADS, os.cpu_count() or 1))
+
+
 def _score_samples(model: Any, x: np.ndarray) -> np.ndarray:
     """The model's score of every row, blocks of rows scored on threads at once.
 
@@ -102,7 +110,7 @@ def _score_samples(model: Any, x: np.ndarray) -> np.ndarray:
     own ``n_jobs`` splits the trees instead, which adds them in a varying order.
     The trees' descent releases the GIL.
     """
-    workers = max(1, min(SCORE_THREADS, os.cpu_count() or 1))
+    workers = _threads()
     if workers == 1 or len(x) < 2 * SCORE_BLOCK_MIN:
         result: np.ndarray = model.score_samples(x)
         return result

@@ -145,10 +145,11 @@ class Frame:
             for level in ("team", "site", "role")
         }
         own = _own_medians(data, list(BASELINE_FEATURES))
+        # The narrowest peer group with enough people active that day: team, site, role.
+        plan = _peer_levels(levels)
         for name in BASELINE_FEATURES:
             data[f"{name}_own"] = own[name]
-            # The narrowest peer group with enough people active that day: team, site, role.
-            data[f"{name}_peers"] = _narrowest_p95(data[name].to_numpy(dtype=float), levels)
+            data[f"{name}_peers"] = _narrowest_p95(data[name].to_numpy(dtype=float), plan)
         data["history"] = data.groupby("person").cumcount()
         accounts = frozenset(a for a, _ in directory.holders)
         return cls(data, directory, accounts)
@@ -211,21 +212,93 @@ def _group_codes(*columns: pd.Series) -> np.ndarray:
     return codes
 
 
-def _narrowest_p95(values: np.ndarray, levels: dict[str, np.ndarray]) -> np.ndarray:
-    """Each row's peers' 95th percentile at the narrowest level with enough of them.
+class _Groups:
+    """Rows grouped by a code: what every leave-one-out quantile over those groups shares.
 
-    A wider level is worked out only over the groups that hold a row still
-    without a bar: every row of such a group, so the numbers are the same as
-    over all rows.
+    Sorting by code, then value, puts each group's rows in one run; where the
+    runs start, and each row's place in its run, are the same for every
+    feature, so they are worked out once.
     """
-    out = np.full(len(values), np.nan)
+
+    def __init__(self, codes: np.ndarray) -> None:
+        self.codes = codes
+        total = len(codes)
+        c = np.sort(codes)
+        starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if total else np.array([], np.int64)
+        sizes = np.diff(np.r_[starts, total]).astype(np.int64)
+        self.start, self.n = np.repeat(starts, sizes), np.repeat(sizes, sizes)
+        self.rank = np.arange(total) - self.start  # each sorted row's place within its group
+        dense = pd.factorize(codes)[0]
+        self.size_of_row = np.bincount(dense)[dense]  # in the rows' own order
+
+    def quantiles(self, values: np.ndarray, q: float) -> np.ndarray:
+        """For each row, the q-quantile (linear) of the other rows of its group.
+
+        NaN where a group has MIN_PEERS rows or fewer.
+        """
+        total, n, start, rank = len(values), self.n, self.start, self.rank
+        if not values.any():  # a feature nobody has (0 throughout): every quantile is 0
+            zeros: np.ndarray = np.where(self.size_of_row > MIN_PEERS, 0.0, np.nan)
+            return zeros
+        order = _by_code_then_value(values, self.codes)
+        s = values[order]
+        h = q * (n - 2)
+        lo = np.floor(h).astype(np.int64)
+        hi = np.minimum(lo + 1, n - 2)
+        frac = h - lo
+
+        def at(k: np.ndarray) -> np.ndarray:
+            # Index k among the others: skip the row's own place in the sorted order.
+            place = np.where(k < rank, k, np.minimum(k + 1, n - 1))
+            picked: np.ndarray = s[np.clip(start + place, 0, max(total - 1, 0))]
+            return picked
+
+        sorted_result = np.where(n > MIN_PEERS, at(lo) * (1 - frac) + at(hi) * frac, np.nan)
+        out = np.empty(total)
+        out[order] = sorted_result
+        return out
+
+
+@dataclass(frozen=True)
+class _PeerLevel:
+    """The rows one level of peer groups is worked out over, and which of them it decides."""
+
+    rows: np.ndarray  # every row of each group that holds a row still without a bar
+    decides: np.ndarray  # of those rows, the ones still without a bar
+    groups: _Groups
+
+
+def _peer_levels(levels: dict[str, np.ndarray]) -> list[_PeerLevel]:
+    """Team, then site, then role: each level only where the narrower ones had too few peers.
+
+    A row has no bar at a level when its group there has MIN_PEERS rows or
+    fewer; that depends on the groups, not on a feature's values, so the plan
+    is made once for every feature. A wider level takes the whole of every
+    group it is needed for, so its numbers are the same as over all rows.
+    """
+    plan = []
+    missing = np.ones(len(next(iter(levels.values()), [])), dtype=bool)
     for codes in levels.values():
-        missing = np.isnan(out)
         if not missing.any():
             break
         rows = np.flatnonzero(np.isin(codes, np.unique(codes[missing])))
-        bar = _leave_one_out_quantiles(values[rows], codes[rows], 0.95)
-        out[rows] = np.where(missing[rows], bar, out[rows])
+        groups = _Groups(codes[rows])
+        plan.append(_PeerLevel(rows, missing[rows], groups))
+        # Rows outside these groups have their bar already; inside, whole groups are here.
+        missing[rows] &= groups.size_of_row <= MIN_PEERS
+    return plan
+
+
+def _narrowest_p95(values: np.ndarray, plan: list[_PeerLevel]) -> np.ndarray:
+    """Each row's peers' 95th percentile at the narrowest level with enough of them.
+
+    ``values`` are counts (never NaN), so a bar is missing exactly where the
+    plan (:func:`_peer_levels`) says its group is too small.
+    """
+    out = np.full(len(values), np.nan)
+    for level in plan:
+        bar = level.groups.quantiles(values[level.rows], 0.95)
+        out[level.rows[level.decides]] = bar[level.decides]
     return out
 
 
@@ -234,31 +307,9 @@ def _leave_one_out_quantiles(values: np.ndarray, codes: np.ndarray, q: float) ->
 
     The same numbers as sorting each group's values and skipping the row's own
     place, group by group, from one sort of all the rows: a loop over 100,000
-    (group, day) pairs took minutes.
-    NaN where a group has MIN_PEERS rows or fewer.
+    (group, day) pairs took minutes. NaN where a group has MIN_PEERS rows or fewer.
     """
-    total = len(values)
-    order = _by_code_then_value(values, codes)
-    s, c = values[order], codes[order]
-    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if total else np.array([], np.int64)
-    sizes = np.diff(np.r_[starts, total])
-    start, n = np.repeat(starts, sizes), np.repeat(sizes, sizes)
-    rank = np.arange(total) - start  # each sorted row's place within its group
-    h = q * (n - 2)
-    lo = np.floor(h).astype(np.int64)
-    hi = np.minimum(lo + 1, n - 2)
-    frac = h - lo
-
-    def at(k: np.ndarray) -> np.ndarray:
-        # Index k among the others: skip the row's own place in the sorted order.
-        place = np.where(k < rank, k, np.minimum(k + 1, n - 1))
-        picked: np.ndarray = s[np.clip(start + place, 0, max(total - 1, 0))]
-        return picked
-
-    sorted_result = np.where(n > MIN_PEERS, at(lo) * (1 - frac) + at(hi) * frac, np.nan)
-    out = np.empty(total)
-    out[order] = sorted_result
-    return out
+    return _Groups(codes).quantiles(values, q)
 
 
 def _by_code_then_value(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
