@@ -9,8 +9,9 @@ then times ``import_cert`` in this process: every file hashed, cut into
 32 MB byte ranges that worker processes parse, map to the event schema and
 write to the Parquet lake, and the import recorded. Prints events a second,
 MB a second of CSV, the CPU time of the whole process tree (the importing
-process and its workers, sampled from /proc every 0.1 s), the peak resident
-memory of the importing process and of the whole tree (sampled), the time
+process and its workers, sampled from /proc every 0.2 s, the sampling itself left out), the peak resident
+memory of the importing process and of the whole tree (the sum of the
+processes' proportional set sizes, sampled), the time
 per range (median, p99), the lake's size, and the time of a second import of
 the same folder (which adds nothing: the files are known by their SHA-256).
 ``--workers 1`` runs every range in the importing process.
@@ -65,7 +66,6 @@ def _generate(out: Path, events: int, users: int, fmt: str) -> float:
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _cpu() -> float:
@@ -74,11 +74,13 @@ def _cpu() -> float:
 
 
 def _tree() -> dict[int, tuple[float, int]]:
-    """CPU seconds and resident bytes of each descendant of this process, from /proc."""
+    """CPU seconds and proportional set size of each descendant of this process, from /proc."""
     parents: dict[int, int] = {}
     stats: dict[int, tuple[float, int]] = {}
+    me = os.getpid()
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        # Descendants started after this process have higher ids (barring wrap-around).
+        if not entry.name.isdigit() or int(entry.name) <= me:
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
@@ -86,25 +88,36 @@ def _tree() -> dict[int, tuple[float, int]]:
             continue
         pid = int(entry.name)
         parents[pid] = int(fields[1])
-        stats[pid] = ((int(fields[11]) + int(fields[12])) / _TICK, int(fields[21]) * _PAGE)
-    me = os.getpid()
+        stats[pid] = ((int(fields[11]) + int(fields[12])) / _TICK, 0)
     found: dict[int, tuple[float, int]] = {}
     for pid in stats:
         up = parents.get(pid)
         while up is not None and up not in (me, 0, 1):
             up = parents.get(up)
         if up == me and pid != me:
-            found[pid] = stats[pid]
+            found[pid] = (stats[pid][0], _pss(pid))
     return found
+
+
+def _pss(pid: int) -> int:
+    """Proportional set size in bytes: pages shared by forked workers counted once in all."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 class TreeSampler:
     """Samples the CPU and memory of this process's descendants (the import's workers)."""
 
-    def __init__(self, every: float = 0.1) -> None:
+    def __init__(self, every: float = 0.2) -> None:
         self.every = every
         self.cpu: dict[int, float] = {}
         self.peak_rss = 0
+        self.own_cpu = 0.0  # the sampler's own CPU time, not the import's
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -121,8 +134,9 @@ class TreeSampler:
             tree = _tree()
             for pid, (cpu, _) in tree.items():
                 self.cpu[pid] = max(cpu, self.cpu.get(pid, 0.0))
-            own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-            self.peak_rss = max(self.peak_rss, own + sum(rss for _, rss in tree.values()))
+            own = _pss(os.getpid())
+            self.peak_rss = max(self.peak_rss, own + sum(pss for _, pss in tree.values()))
+            self.own_cpu = time.thread_time()
 
 
 def _same(ours: Path, theirs: Path) -> str:
@@ -182,7 +196,7 @@ def main() -> None:
                 ws, data, progress=progress, keep_raw=not args.no_raw, workers=args.workers
             )
         elapsed = time.perf_counter() - started
-        own_cpu = _cpu() - cpu_before
+        own_cpu = _cpu() - cpu_before - tree.own_cpu
         workers_cpu = sum(tree.cpu.values())
         cpu = own_cpu + workers_cpu
         again_started = time.perf_counter()
@@ -206,7 +220,7 @@ def main() -> None:
     )
     print(
         f"  peak RSS: importing process {peak:,.0f} MB, "
-        f"whole process tree {max(tree.peak_rss / 2**20, peak):,.0f} MB (sampled)"
+        f"whole process tree {tree.peak_rss / 2**20:,.0f} MB (sum of PSS, sampled)"
     )
     if blocks:
         p99 = blocks[min(len(blocks) - 1, int(len(blocks) * 0.99))]

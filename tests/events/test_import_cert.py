@@ -354,9 +354,12 @@ def test_ranges_in_worker_processes_give_exactly_the_rows_of_one_pass(
     assert len(_common.line_ranges(data / "logon.csv", _common.CHUNK)) > 2
 
     split = import_into(tmp_path / "split", data, workers=2)
+    monkeypatch.setattr(_common, "PIECE", 7_000)  # and each range in pieces (in this process)
+    pieces = import_into(tmp_path / "pieces", data, workers=1)
 
     assert split.num_rows == whole.num_rows > 0
     assert split.equals(whole)
+    assert pieces.equals(whole)
 
 
 def test_raw_is_each_source_line_exactly_even_with_crlf_line_ends(
@@ -375,10 +378,12 @@ def test_raw_is_each_source_line_exactly_even_with_crlf_line_ends(
     assert got == expected
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_bad_lines_in_later_ranges_are_numbered_in_the_whole_file(
-    ws: Workspace, r42: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ws: Workspace, r42: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
     monkeypatch.setattr(_common, "CHUNK", 20_000)
+    monkeypatch.setattr(_common, "PIECE", 6_000)  # several pieces a range, in this process
     original = (r42 / "logon.csv").read_text(encoding="utf-8").splitlines()
     total = len(original)
     assert len(_common.line_ranges(r42 / "logon.csv", _common.CHUNK)) > 5
@@ -391,8 +396,8 @@ def test_bad_lines_in_later_ranges_are_numbered_in_the_whole_file(
     logon.write_text("\n".join(text) + "\n", encoding="utf-8")
 
     with pytest.raises(BadLine, match=r"^logon\.csv line 1500: has 3 fields, expected 5$"):
-        import_cert(ws, logon, workers=2)
-    report = import_cert(ws, logon, skip_bad=True, workers=2)
+        import_cert(ws, logon, workers=workers)
+    report = import_cert(ws, logon, skip_bad=True, workers=workers)
 
     (entry,) = report.files
     assert entry.bad_lines == [
@@ -436,3 +441,15 @@ def test_bad_line_messages_never_quote_the_line(
 
     assert str(caught.value) == "email.csv line 60: size is not a whole number"
     assert secret not in str(caught.value)
+
+
+def test_a_quote_is_just_a_character_of_its_field(ws: Workspace, r42: Path, tmp_path: Path) -> None:
+    line = (
+        '{AAAA-BBBBBBBB-CCCCCCCC},01/04/2010 08:00:00,AAA0001,PC-0001,"http://a.example/x",say "hi"'
+    )
+    http = copy_with(r42 / "http.csv", tmp_path / "q" / "http.csv", {2: line})
+
+    import_cert(ws, http, workers=1)
+
+    (event,) = [r for r in events(ws) if r["event_id"] == "cert-http-AAAA-BBBBBBBB-CCCCCCCC"]
+    assert event["raw"] == line and event["dest"] == '"http://a.example/x"'

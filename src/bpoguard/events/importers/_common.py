@@ -20,6 +20,8 @@ never the value.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as dt
 import hashlib
 import multiprocessing
@@ -50,6 +52,9 @@ BLOCK: Final = 8 << 20
 # that each range costs far more than handing it over, small enough that two
 # workers stay well under a gigabyte each.
 CHUNK: Final = 32 << 20
+# ... which it works through in pieces of this size: column passes over a few
+# MB stay in the processor's cache, over 32 MB they do not.
+PIECE: Final = 8 << 20
 
 
 class BadLine(InputError):
@@ -307,6 +312,18 @@ def _in_worker() -> None:
     # Ctrl-C reaches the whole process group: the parent stops the import, waits
     # for the ranges in hand and removes what was staged.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Each range allocates the same few buffers of 30-40 MB again. glibc maps
+    # blocks that big afresh and returns them at once, so every range paid its
+    # page faults anew (measured on 8 http ranges: 133,000 minor faults and
+    # 0.53 s of system time; keeping them in the heap, 35,000 and 0.29 s).
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: leave it be
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, 256 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+
+
+_M_TRIM_THRESHOLD: Final = -1  # glibc's malloc.h
+_M_MMAP_THRESHOLD: Final = -3
 
 
 def default_workers() -> int:
@@ -338,22 +355,27 @@ def read_header(path: Path) -> list[str]:
     return [c.strip() for c in line.rstrip("\r\n").split(",")] if line else []
 
 
-def line_ranges(path: Path, chunk: int) -> list[tuple[int, int]]:
+def line_ranges(
+    path: Path, chunk: int, within: tuple[int, int] | None = None
+) -> list[tuple[int, int]]:
     """Byte ranges ``[begin, end)`` of about ``chunk`` bytes, cut after a newline, past the header.
 
     Each range holds whole lines, so ranges can be parsed apart (and in other
-    processes) and their line counts added up to number the lines.
+    processes) and their line counts added up to number the lines. ``within``
+    cuts one such range again instead of the whole file.
     """
-    size = path.stat().st_size
-    ranges: list[tuple[int, int]] = []
     with path.open("rb") as handle:
-        handle.readline()
-        begin = handle.tell()
+        if within is None:
+            handle.readline()
+            begin, size = handle.tell(), path.stat().st_size
+        else:
+            begin, size = within
+        ranges: list[tuple[int, int]] = []
         while begin < size:
             end = begin + chunk
             if end < size:
                 handle.seek(end)
-                tail = handle.read(BLOCK)
+                tail = handle.read(min(BLOCK, size - end))
                 cut = tail.find(b"\n")
                 if cut < 0 and len(tail) == BLOCK:
                     raise InputError(f"{path.name}: a line is longer than {BLOCK >> 20} MB")

@@ -33,6 +33,7 @@ from bpoguard.errors import InputError
 from bpoguard.events import people
 from bpoguard.events.importers import _common
 from bpoguard.events.importers._common import (
+    KEEP_LINES,
     BadLines,
     Block,
     FileReport,
@@ -43,6 +44,7 @@ from bpoguard.events.importers._common import (
     default_workers,
     import_file,
     import_ranges,
+    line_ranges,
     read_header,
     span,
     to_table,
@@ -276,27 +278,45 @@ def convert_range(task: _Range) -> RangeResult:
     """Parse, check and map one byte range of an activity file; stage its Parquet files.
 
     Runs in a worker process (or in the importing one for a small file); line
-    numbers in the result count from the range's first line.
+    numbers in the result count from the range's first line. The range is
+    read in pieces (cache-sized column passes) and staged as one batch.
     """
+    result = RangeResult(lines=0)
+    mapped: list[pa.Table] = []
+    for begin, end in line_ranges(task.path, _common.PIECE, (task.begin, task.end)):
+        piece = _convert_piece(task, begin, end, result)
+        if result.bad_count and not task.skip_bad:
+            return result  # the file is rejected: no need to map the rest
+        if piece is not None:
+            mapped.append(piece)
+    if mapped:
+        table = pa.concat_tables(mapped)
+        result.rows = stage_table(task.staging, task.stem, table)
+        result.first, result.last = span(table)
+    return result
+
+
+def _convert_piece(task: _Range, begin: int, end: int, result: RangeResult) -> pa.Table | None:
+    """One piece of a range mapped to events (None if none is left); its bad lines go to result."""
     names = list(HEADERS[task.kind][task.release])
-    block = Block(task.path, task.begin, task.end, names)
+    block = Block(task.path, begin, end, names)
     table = block.table
     time = _times(table.column("date"))
     actions = _actions(table, task.kind)
     found, count, keep = block.bad_lines(_problems(table, task.kind, task.release, time, actions))
-    result = RangeResult(lines=block.lines, bad=found, bad_count=count)
+    room = KEEP_LINES - len(result.bad)
+    result.bad.extend((result.lines + line, reason) for line, reason in found[: max(room, 0)])
+    result.bad_count += count
+    result.lines += block.lines
     if count and not task.skip_bad:
-        return result  # the file is rejected: no need to map the rest
+        return None
     if keep is not None:
         table, time = table.filter(keep), time.filter(keep)
         actions = actions.filter(keep) if actions is not None else None
     if not table.num_rows:
-        return result
+        return None
     raw = block.raw(keep) if task.keep_raw else None
-    mapped = _map(table, task.kind, task.release, names, time, actions, raw)
-    result.rows = stage_table(task.staging, task.stem, mapped)
-    result.first, result.last = span(mapped)
-    return result
+    return _map(table, task.kind, task.release, names, time, actions, raw)
 
 
 def _problems(
