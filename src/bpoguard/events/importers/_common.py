@@ -303,6 +303,9 @@ def worker_pool(workers: int, preload: str) -> Executor:
     progress bar's thread and hold a database connection), and started once:
     the server pays the module's imports, each worker only a fork.
     """
+    if "forkserver" not in multiprocessing.get_all_start_methods():  # not on Windows
+        spawn = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(max_workers=workers, mp_context=spawn, initializer=_in_worker)
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([preload])
     return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_in_worker)
@@ -328,7 +331,9 @@ _M_MMAP_THRESHOLD: Final = -3
 
 def default_workers() -> int:
     """Worker processes for a bulk import: the cores this process may use, at most four."""
-    return max(1, min(4, len(os.sched_getaffinity(0))))
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux: the cores this process may use
+    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
 
 
 def publish(ws: Workspace, writer: LakeWriter, entry: imports.ImportRecord) -> None:
