@@ -26,6 +26,7 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -292,26 +293,30 @@ def accesses_of(
     customers: Collection[int],
     before: dt.datetime | None = None,
     include_denied: bool = True,
+    cache_dir: Path | None = None,
 ) -> list[Access]:
-    """Every record decision on the given customers before a time, oldest first."""
-    files = day_files(lake_dir, before) if customers else []
-    if not files:
+    """Every record decision on the given customers before a time, oldest first.
+
+    With ``cache_dir``, read from the record decisions filed by customer there
+    (:mod:`bpoguard.trace.bycustomer`, built or brought up to date first).
+    """
+    if not customers or not has_lake(lake_dir):
         return []
-    where, params = _where(before, include_denied)
-    with _lake(files) as con:
-        if len(customers) <= INLINE_IDS:
-            # Constants DuckDB pushes into the scan: the other columns are decoded only
-            # where a wanted customer is, instead of for every row of the lake.
-            wanted = "(" + ", ".join(str(int(c)) for c in sorted(customers)) + ")"
-        else:
-            con.register("wanted", pa.table({"cid": pa.array(sorted(customers), pa.int64())}))
-            wanted = "(SELECT cid FROM wanted)"
-        rows = con.execute(
-            "SELECT actor, customer_id, epoch_us(time), action, outcome, fields, ledger_index, "  # noqa: S608
-            f"site_id, interaction_id FROM lake WHERE {where} "
-            f"AND customer_id IN {wanted} ORDER BY time, ledger_index",
-            params,
-        ).fetchall()
+    rows = None if cache_dir is None else _from_buckets(lake_dir, cache_dir, customers, before,
+                                                       include_denied)  # fmt: skip
+    if rows is None:
+        files = day_files(lake_dir, before)
+        if not files:
+            return []
+        where, params = _where(before, include_denied)
+        with _lake(files) as con:
+            wanted = _wanted(con, customers)
+            rows = con.execute(
+                "SELECT actor, customer_id, epoch_us(time), action, outcome, fields, "  # noqa: S608
+                f"ledger_index, site_id, interaction_id FROM lake WHERE {where} "
+                f"AND customer_id IN {wanted} ORDER BY time, ledger_index",
+                params,
+            ).fetchall()
     return [
         Access(
             person=str(r[0]),
@@ -326,6 +331,56 @@ def accesses_of(
         )
         for r in rows
     ]
+
+
+def _wanted(con: duckdb.DuckDBPyConnection, customers: Collection[int]) -> str:
+    """The customers as SQL: constants for a few, a registered table for many."""
+    if len(customers) <= INLINE_IDS:
+        # Constants DuckDB pushes into the scan: the other columns are decoded only
+        # where a wanted customer is, instead of for every row of the lake.
+        return "(" + ", ".join(str(int(c)) for c in sorted(customers)) + ")"
+    con.register("wanted", pa.table({"cid": pa.array(sorted(customers), pa.int64())}))
+    return "(SELECT cid FROM wanted)"
+
+
+def _from_buckets(
+    lake_dir: Path,
+    cache_dir: Path,
+    customers: Collection[int],
+    before: dt.datetime | None,
+    include_denied: bool,
+) -> list[tuple[Any, ...]] | None:
+    """The rows from the by-customer cache; None to read the lake (a read-only copy, many ids)."""
+    from bpoguard.trace.bycustomer import bucket_files, worth_it
+
+    if not worth_it(customers):
+        return None  # most buckets: the lake itself is as quick
+    try:
+        files = bucket_files(lake_dir, cache_dir, customers)
+    except OSError:
+        return None
+    if not files:
+        return []
+    # The cache holds record decisions by staff on customers only: the rest of _where.
+    clauses, params = [], []
+    if not include_denied:
+        clauses.append("outcome = 'allowed'")
+    if before is not None:
+        clauses.append("epoch_us(time) < ?")
+        params.append(int(before.timestamp() * 1_000_000))
+    con = duckdb.connect()
+    try:
+        con.read_parquet([str(f) for f in files], union_by_name=True).create_view("lake")
+        wanted = _wanted(con, customers)
+        where = " AND ".join([*clauses, f"customer_id IN {wanted}"])
+        return con.execute(
+            "SELECT actor, customer_id, epoch_us(time), action, outcome, fields, "  # noqa: S608
+            f"ledger_index, site_id, interaction_id FROM lake WHERE {where} "
+            "ORDER BY time, ledger_index",
+            params,
+        ).fetchall()
+    finally:
+        con.close()
 
 
 def first_accesses(

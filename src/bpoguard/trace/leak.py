@@ -90,7 +90,7 @@ def trace_leak(
     lake = ws.settings.lake_dir
     index = access_index(lake, window_end, options.include_denied, cache_dir(ws))
     clock.lap("access index")
-    details = accesses_of(lake, found.ids, window_end, options.include_denied)
+    details = accesses_of(lake, found.ids, window_end, options.include_denied, cache_dir(ws))
     clock.lap("accesses")
     relevant = _relevant(details, found.kept, {name: k for k, name in enumerate(index.people)})
     attribution = attribute(index, found.ids, relevant)
