@@ -214,8 +214,9 @@ def prepare(ws: Workspace, folder: Path, seed: int) -> Trials:
     with ws.store.engine.connect() as conn:
         rows = conn.execute(select(m.Staff.id, m.Staff.role, m.Staff.team)).all()
     where = {name: k for k, name in enumerate(index.people)}
+    serving = _serving_loaded_clients(ws, index)
     team_of = {where[r.id]: r.team for r in rows if r.id in where and r.team and
-               r.role == m.StaffRole.AGENT}  # fmt: skip
+               r.role == m.StaffRole.AGENT and where[r.id] in serving}  # fmt: skip
     by_team: dict[str, list[int]] = {}
     for person, team in team_of.items():
         by_team.setdefault(team, []).append(person)
@@ -238,6 +239,27 @@ def prepare(ws: Workspace, folder: Path, seed: int) -> Trials:
                   np.random.default_rng(seed), folder)  # fmt: skip
 
 
+def _serving_loaded_clients(ws: Workspace, index: AccessIndex) -> set[int]:
+    """People whose customers' client has values in the vault (dumps of them can match).
+
+    A world simulated without --guard has its customer files loaded client by
+    client; trials are drawn among the agents of the clients loaded so far.
+    """
+    with ws.store.engine.connect() as conn:
+        loaded = set(conn.execute(text("SELECT DISTINCT client_id FROM vault_index")).scalars())
+        pairs = conn.execute(select(m.Customer.id, m.Customer.client_id)).all()
+    client_of = {int(i): c for i, c in pairs}
+    owners = index.customers[
+        np.searchsorted(index.indptr, np.arange(index.accessors.size), side="right") - 1
+    ]
+    people, first = np.unique(index.accessors, return_index=True)
+    serving = {int(p) for p, k in zip(people, first, strict=True)
+               if client_of.get(int(owners[k])) in loaded}  # fmt: skip
+    print(f"vault holds the customers of {sorted(loaded)}: trials among the "
+          f"{len(serving):,} people who serve them")  # fmt: skip
+    return serving
+
+
 def _agent(t: Trials, need: int, team: list[int] | None = None) -> int:
     pool = team or t.agents
     while True:
@@ -255,7 +277,7 @@ def _fetch(t: Trials, people: dict[int, list[int]], others: list[int]) -> None:
         t.values.update(values)
         t.countries.update(countries)
     todo = {c for cs in people.values() for c in cs} - t.fetched
-    for a in accesses_of(t.ws.settings.lake_dir, todo):
+    for a in accesses_of(t.ws.settings.lake_dir, todo, cache_dir=cache_dir(t.ws)):
         t.fields.setdefault((a.person, a.customer_id), set()).update(a.fields)
     t.fetched |= todo
 
