@@ -248,3 +248,13 @@ def test_feature_query_reads_only_narrow_columns_and_no_calendar_per_event(lake:
     assert '"raw"' not in sql
     assert "AS TIMESTAMP)" not in sql
     assert "EPOCH_US" in sql
+
+
+def test_distinct_counts_in_a_pass_of_their_own_give_the_same_table(lake: Path) -> None:
+    # Spark runs them apart (Engine.distinct_pass); the reference engine does too here.
+    class Apart(DuckDBEngine):
+        distinct_pass = True
+
+    together, apart = _features(DuckDBEngine(), lake), _features(Apart(), lake)
+    assert sum(together.column("customers_viewed").to_pylist()) > 0
+    assert together.equals(apart)

@@ -38,6 +38,10 @@ class Engine(ABC):
     """Runs Ibis expressions over the event lake and hands results back as Arrow."""
 
     name: str
+    # Whether the features' distinct counts get a pass of their own over the record
+    # requests: Spark expands every row once per filtered distinct count inside the
+    # day-count pass (1.6x slower there); for DuckDB the extra scan costs more (15%).
+    distinct_pass: bool = False
 
     @property
     @abstractmethod
@@ -117,6 +121,7 @@ class SparkEngine(Engine):
     """Apache Spark through PySpark: ``local[*]`` by default, or a cluster's master URL."""
 
     name = "spark"
+    distinct_pass = True
 
     def __init__(self, master: str | None = None, session: Any = None) -> None:
         self._owned = session is None

@@ -119,8 +119,8 @@ def daily(engine: Engine, events: ir.Table, spec: FeatureSpec) -> ir.Table:
     lake = _Lake(engine, events, spec)
     counts = _counts(lake)
     first_day = counts.group_by("person").aggregate(pfirst=counts.eday.min())
-    parts = [
-        _records(lake),
+    parts = [_records(lake)] if engine.distinct_pass else []
+    parts += [
         _first_seen(
             lake.events_with("device_id").rename(value="device_id"), first_day, "new_devices"
         ),
@@ -269,7 +269,7 @@ def _destinations(lake: _Lake) -> ir.Table:
 def _counts(lake: _Lake) -> ir.Table:
     """Every per-day count that needs one look at each event, in one pass."""
     e = lake.events_with(
-        "action", "outcome", "interaction_id", "fields", "attachments",
+        "action", "customer_id", "outcome", "interaction_id", "fields", "attachments",
         "removable", "canary", "dest", "src_ip", minute=True,
     )  # fmt: skip
     e = lake.shifts(e)
@@ -294,7 +294,9 @@ def _counts(lake: _Lake) -> ir.Table:
     recipients = ibis.ifelse(
         send & e.dest.notnull(), e.dest.length() - e.dest.replace(",", "").length() + 1, 0
     ).cast("int64")
+    distinct = {} if lake.engine.distinct_pass else _distinct_counts(e)
     return e.group_by(["person", "eday"]).aggregate(
+        **distinct,
         events=e.count(),
         reveals_no_interaction=e.count(
             where=(action == Action.RECORD_REVEAL.value) & no_interaction
@@ -340,20 +342,26 @@ def _counts(lake: _Lake) -> ir.Table:
     )
 
 
-def _records(lake: _Lake) -> ir.Table:
-    """Distinct customers and interactions of the day's record requests.
+def _distinct_counts(t: ir.Table) -> dict[str, ir.Value]:
+    """Distinct customers and interactions of the day's record requests, as aggregates."""
+    record = t.action.startswith("record.")
+    return {
+        "customers_viewed": t.customer_id.nunique(where=record),
+        "customers_revealed": t.customer_id.nunique(where=t.action == Action.RECORD_REVEAL.value),
+        "customers_exported": t.customer_id.nunique(where=t.action == Action.RECORD_EXPORT.value),
+        "interactions": t.interaction_id.nunique(where=record),
+    }
 
-    A pass of its own over three columns: distinct counts inside the day-count
-    pass made Spark expand its every row once per distinct count.
+
+def _records(lake: _Lake) -> ir.Table:
+    """The distinct counts in a pass of their own over the record requests' columns.
+
+    For engines with :attr:`Engine.distinct_pass` (Spark): inside the day-count
+    pass it expands every row once per filtered distinct count.
     """
     t = lake.events_with("action", "customer_id", "interaction_id")
     r = t.filter(t.action.startswith("record."))
-    return r.group_by(["person", "eday"]).aggregate(
-        customers_viewed=r.customer_id.nunique(),
-        customers_revealed=r.customer_id.nunique(where=r.action == Action.RECORD_REVEAL.value),
-        customers_exported=r.customer_id.nunique(where=r.action == Action.RECORD_EXPORT.value),
-        interactions=r.interaction_id.nunique(),
-    )
+    return r.group_by(["person", "eday"]).aggregate(**_distinct_counts(r))
 
 
 def _first_seen(used: ir.Table, first_day: ir.Table, name: str) -> ir.Table:
