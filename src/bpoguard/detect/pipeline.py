@@ -184,7 +184,8 @@ def _detect(
 ) -> tuple[list[Finding], int, list[str]]:
     data = table.to_pandas()
     accounts = {a for a, _ in directory.holders}
-    persons = sorted({p.person for p in directory.people} | set(data["person"]) - accounts)
+    # unique() first: iterating the 430,000-row Arrow-backed column took seconds.
+    persons = sorted({p.person for p in directory.people} | set(data["person"].unique()) - accounts)
     if data.empty:
         return [], 0, persons
     data["day"] = pd.to_datetime(data["day"])
@@ -231,6 +232,7 @@ def _store_alerts(
     wanted = {(e.person, d, _kind(e)) for e in episodes for d in _days(e)}
     events = _evidence_events(files, wanted)
     now = dt.datetime.now(dt.UTC)
+    items = []
     for episode in episodes:
         kind = _kind(episode)
         # A day's events are in time order, and days are: the first MAX_EVIDENCE of the
@@ -240,7 +242,9 @@ def _store_alerts(
             evidence += events.get((episode.person, day, kind), [])
             if len(evidence) >= alerts.MAX_EVIDENCE:
                 break
-        alerts.upsert(conn, episode, now, evidence[: alerts.MAX_EVIDENCE])
+        items.append((episode, evidence[: alerts.MAX_EVIDENCE]))
+    # One batch: an upsert per alert cost four statements each (29 s for 2,522 at 30 M).
+    alerts.upsert_many(conn, items, now)
 
 
 def _kind(episode: alerts.Episode) -> str:
@@ -308,10 +312,35 @@ def _evidence_events(files: list[Path], wanted: set[tuple[str, dt.date, str]]) -
         engine.close()
     out: Evidence = {}
     for person, day, kind, event_id, index, time in zip(
-        *(rows.column(c).to_pylist() for c in rows.column_names), strict=True
+        rows.column("w_person").to_pylist(),
+        _dates(rows.column("w_day")),
+        rows.column("w_kind").to_pylist(),
+        rows.column("event_id").to_pylist(),
+        rows.column("ledger_index").to_pylist(),
+        _times(rows.column("time")),
+        strict=True,
     ):
         out.setdefault((person, day, kind), []).append((event_id, index, time))
     return out
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _times(column: pa.ChunkedArray) -> list[dt.datetime]:
+    """UTC datetimes from the column's microseconds.
+
+    Arrow's own conversion (through zoneinfo) took 7x as long: seconds for the
+    230,000 events linked at 30 M.
+    """
+    micros = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
+    return [_EPOCH + dt.timedelta(microseconds=m) for m in micros.tolist()]
+
+
+def _dates(column: pa.ChunkedArray) -> list[dt.date]:
+    """Dates from days since 1970 (4x quicker than Arrow's own conversion)."""
+    epoch = dt.date(1970, 1, 1).toordinal()
+    return [dt.date.fromordinal(epoch + d) for d in column.cast(pa.int32()).to_numpy().tolist()]
 
 
 def _store_risk(conn: Connection, risks: list[risk.Risk]) -> None:
