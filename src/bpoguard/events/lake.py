@@ -15,14 +15,17 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from bpoguard.events.schema import COLUMNS, SCHEMA, Event
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 _EPOCH = dt.date(1970, 1, 1)
 
@@ -233,6 +236,10 @@ def stage_table(staging: Path, stem: str, table: pa.Table) -> int:
 
 def dataset(lake_dir: Path) -> ds.Dataset:
     """The whole lake as one Arrow dataset, with ``day`` from the partition folders."""
+    # Imported here: pyarrow.dataset brings pandas in (about 0.5 s), and most commands
+    # that touch the lake only write it.
+    import pyarrow.dataset as ds
+
     return ds.dataset(
         lake_dir,
         format="parquet",

@@ -47,7 +47,6 @@ from bpoguard.audit import DecisionRecord
 from bpoguard.errors import InputError
 from bpoguard.fields import FieldType
 from bpoguard.guard.vault import Vault
-from bpoguard.simulate.identities import IdentityFactory
 from bpoguard.store import models as m
 from bpoguard.store._base import Base
 from bpoguard.validators import FIELD_COUNTRIES, InvalidValue, validate
@@ -282,6 +281,9 @@ def _check_staff(conn: Connection, staff_ids: Iterable[str]) -> None:
 def _identities(options: PlantOptions, country: str) -> list[dict[FieldType, str]]:
     """Realistic people from the identity generator, with the client's monitored contacts."""
     seed = options.seed if options.seed is not None else _fresh_seed()
+    # Imported here: Faker (through the simulator's identities) is only for planting.
+    from bpoguard.simulate.identities import IdentityFactory
+
     raw = IdentityFactory(seed).batch(country, options.count)
     people: list[dict[FieldType, str]] = []
     for k, person in enumerate(raw):
