@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from trace_world import World
@@ -33,3 +35,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         simulate(ws, CONFIG)
     truth = json.loads((home / "sim" / "truth.json").read_text(encoding="utf-8"))
     return World(home, truth)
+
+
+@pytest.fixture
+def lake(world: World, tmp_path: Path) -> Path:
+    """A copy of the world's lake that a test may change."""
+    copy = tmp_path / "lake"
+    shutil.copytree(world.home / "lake", copy)
+    return copy

@@ -39,14 +39,6 @@ def _segments(cache: Path) -> list[Path]:
     return sorted(p for p in cache.glob("rows-v*") if p.is_dir())
 
 
-@pytest.fixture
-def lake(world: World, tmp_path: Path) -> Path:
-    """A copy of the world's lake that a test may change."""
-    copy = tmp_path / "lake"
-    shutil.copytree(world.home / "lake", copy)
-    return copy
-
-
 def test_the_cache_gives_the_lakes_rows(world: World, lake: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     customers = _customers(lake)

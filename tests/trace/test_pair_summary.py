@@ -46,14 +46,6 @@ def _windows(world: World) -> list[dt.datetime | None]:
     ]
 
 
-@pytest.fixture
-def lake(world: World, tmp_path: Path) -> Path:
-    """A copy of the world's lake that a test may change."""
-    copy = tmp_path / "lake"
-    shutil.copytree(world.home / "lake", copy)
-    return copy
-
-
 def test_the_summary_gives_the_pairs_a_scan_gives(world: World, lake: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     for before in _windows(world):

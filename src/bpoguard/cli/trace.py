@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +23,7 @@ from bpoguard.cli._progress import stages
 from bpoguard.cli.vault import provider
 from bpoguard.errors import InputError
 from bpoguard.guard.vault import Vault
+from bpoguard.trace import _files
 
 trace_app = command_group(
     "trace",
@@ -51,14 +50,7 @@ def write_whole(path: Path, text: str) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"no folder {folder} to write {path.name} into")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _files.write_whole(folder / path.name, text)
 
 
 @trace_app.command("leak")

@@ -32,6 +32,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from bpoguard.trace._files import write_whole
 from bpoguard.trace.scoring import AccessIndex
 
 # Up to this many customers are written into the query as constants (see accesses_of).
@@ -214,7 +215,7 @@ def pair_summary(lake_dir: Path, cache_dir: Path) -> Path:
     new = [f for f in files if f not in covered]
     _build(lake_dir, [lake_dir / f[0] for f in new], base, target)
     manifest = target.with_suffix(".json")
-    _write_whole(manifest, json.dumps({"format": SUMMARY_FORMAT, "files": files}))
+    write_whole(manifest, json.dumps({"format": SUMMARY_FORMAT, "files": files}))
     for old in cache_dir.glob(f"{_SUMMARY_PREFIX}*"):
         if old not in (target, manifest):
             old.unlink(missing_ok=True)  # superseded; a reader that has it open keeps its copy
@@ -275,17 +276,6 @@ def _build(lake_dir: Path, new: Sequence[Path], base: Path | None, target: Path)
         raise
     finally:
         con.close()
-
-
-def _write_whole(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def accesses_of(

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from bpoguard.trace._files import write_whole
 from bpoguard.trace.accesses import RECORD_ACTIONS, LakeFile, lake_files
 
 FORMAT = 1  # bumped when the columns or the bucketing change
@@ -113,7 +114,8 @@ def _build(lake_dir: Path, cache_dir: Path, files: Sequence[LakeFile]) -> Path:
             os.chmod(path, 0o600)  # who accessed whom: as sensitive as the lake
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(produced, folder)
-        _write_whole(folder.with_suffix(".json"), {"format": FORMAT, "files": list(files)})
+        doc = {"format": FORMAT, "files": list(files)}
+        write_whole(folder.with_suffix(".json"), json.dumps(doc))
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -135,17 +137,6 @@ def _remove_strays(cache_dir: Path, keep: set[Path]) -> None:
     for folder in cache_dir.glob(f"{_PREFIX}*"):
         if folder.is_dir() and folder not in keep:
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _write_whole(path: Path, doc: object) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["BUCKETS", "MAX_SEGMENTS", "bucket_files", "worth_it"]
