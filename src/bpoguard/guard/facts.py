@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
@@ -30,14 +30,18 @@ from bpoguard.store.models import StaffRole
 
 __all__ = [
     "CONTEXT_KEYS",
+    "LONG_KEYS",
     "REASON_PLACEHOLDERS",
     "Facts",
     "ReasonWords",
     "StaffStatus",
     "cedar_context",
     "cedar_entities",
+    "cedar_reads_address",
     "cedar_request",
     "entity_slice",
+    "key_getters",
+    "long_getters",
     "reason_values",
 ]
 
@@ -215,6 +219,40 @@ _CONTEXT: Final[Mapping[str, Callable[[Facts], Any]]] = MappingProxyType(
 )
 CONTEXT_KEYS: Final[frozenset[str]] = frozenset(_CONTEXT)
 """The attributes of a request's context (``RequestFacts`` in the schema)."""
+
+
+LONG_KEYS: Final[frozenset[str]] = frozenset(
+    {"records_new", "records_used_shift", "records_limit_shift", "records_used_hour",
+     "records_limit_hour", "reveals_used_shift", "reveals_limit_shift"}
+)  # fmt: skip
+"""The context attributes of Cedar type ``Long`` (the budget counts and limits)."""
+
+
+def _address(facts: Facts) -> str:
+    return facts.source_ip
+
+
+@lru_cache(maxsize=64)
+def key_getters(keys: tuple[str, ...]) -> tuple[Callable[[Facts], Hashable], ...]:
+    """Return, for each context attribute named, how to get a hashable stand-in for its value.
+
+    The stand-in determines the value Cedar is given exactly (the address as its
+    text rather than Cedar's extension record), so it can key a memo of Cedar's answers.
+    """
+    return tuple(_address if key == "source_ip" else _CONTEXT[key] for key in keys)
+
+
+@lru_cache(maxsize=64)
+def long_getters(keys: tuple[str, ...]) -> tuple[Callable[[Facts], int], ...]:
+    """Return, for each ``Long`` context attribute named, how to get its value from the facts."""
+    if not set(keys) <= LONG_KEYS:
+        raise ValueError(f"not Long context attributes: {sorted(set(keys) - LONG_KEYS)}")
+    return tuple(_CONTEXT[key] for key in keys)
+
+
+def cedar_reads_address(address: str) -> bool:
+    """Whether Cedar's ``ip()`` takes this address (asked of Cedar once an address, then cached)."""
+    return _cedar_reads_address(address)
 
 
 @lru_cache(maxsize=64)

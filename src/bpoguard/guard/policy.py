@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 import cedarpy
 from cedarpy import pst
@@ -31,15 +33,20 @@ from cedarpy import pst
 from bpoguard.errors import BpoguardError
 from bpoguard.guard.facts import (
     CONTEXT_KEYS,
+    LONG_KEYS,
     REASON_PLACEHOLDERS,
     Facts,
     ReasonWords,
     cedar_entities,
+    cedar_reads_address,
     cedar_request,
     entity_slice,
+    key_getters,
+    long_getters,
 )
 
 __all__ = [
+    "MemoPlan",
     "PolicyDecision",
     "PolicyError",
     "PolicyInfo",
@@ -47,6 +54,7 @@ __all__ = [
     "PolicyStore",
     "Reads",
     "default_policy_text",
+    "memo_plan_of",
     "reads_of",
     "schema_text",
 ]
@@ -302,6 +310,183 @@ def _reads(compiled: cedarpy.PolicySet) -> Reads:
         return EVERYTHING
 
 
+# --- what Cedar's answer depends on: the memo's key ---------------------------
+
+_I64_MIN: Final = -(2**63)
+_I64_MAX: Final = 2**63 - 1
+_COMPARE: Final[Mapping[str, Callable[[int, int], bool]]] = {
+    "eq": operator.eq,
+    "not_eq": operator.ne,
+    "less": operator.lt,
+    "less_eq": operator.le,
+    "greater": operator.gt,
+    "greater_eq": operator.ge,
+}
+_ARITHMETIC: Final[Mapping[str, Callable[[int, int], int]]] = {
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+}
+
+_Term = Callable[[Mapping[str, int]], int]
+_Test = Callable[[Mapping[str, int]], bool]
+
+
+class _Overflow(Exception):
+    """Cedar's checked 64-bit arithmetic would fail here (the policy would error)."""
+
+
+def _checked(value: int) -> int:
+    if _I64_MIN <= value <= _I64_MAX:
+        return value
+    raise _Overflow
+
+
+def _term(node: object) -> tuple[_Term, frozenset[str]] | None:
+    """Compile an arithmetic of Long literals and Long context attributes; None if it is not one.
+
+    Evaluated as Cedar does: left to right, every intermediate result checked.
+    """
+    if isinstance(node, pst.LongLit):
+        constant = node.value
+        return (lambda _: constant), frozenset()
+    if (
+        isinstance(node, pst.GetAttr)
+        and isinstance(node.base, pst.Var)
+        and node.base.name == "context"
+        and node.attr in LONG_KEYS
+    ):
+        name = node.attr
+        return (lambda values: values[name]), frozenset((name,))
+    if isinstance(node, pst.UnaryOp) and node.op == "neg":
+        inner = _term(node.arg)
+        if inner is None:
+            return None
+        arg = inner[0]
+        return (lambda values: _checked(-arg(values))), inner[1]
+    if isinstance(node, pst.BinaryOp) and node.op in _ARITHMETIC:
+        left, right = _term(node.left), _term(node.right)
+        if left is None or right is None:
+            return None
+        combine, lhs, rhs = _ARITHMETIC[node.op], left[0], right[0]
+        return (lambda values: _checked(combine(lhs(values), rhs(values)))), left[1] | right[1]
+    return None
+
+
+def _test(compare: Callable[[int, int], bool], lhs: _Term, rhs: _Term) -> _Test:
+    return lambda values: compare(lhs(values), rhs(values))
+
+
+@dataclass(frozen=True, slots=True)
+class MemoPlan:
+    """What of a request Cedar's answer can depend on, worked out from a policy set's tree.
+
+    ``ids``: whether the person's and the customer's ids matter (a policy names
+    an entity, or uses ``principal``/``resource`` other than for an attribute);
+    ``plain``: context attributes keyed by their value; ``longs`` and ``tests``:
+    the ``Long`` attributes that occur only inside comparisons of sums,
+    differences and products of ``Long`` attributes and literals, and those
+    comparisons, which key the memo by their truth values instead of the numbers
+    (``tested``: every attribute they evaluate, some perhaps also in ``plain``).
+    """
+
+    ids: bool
+    plain: tuple[str, ...]
+    longs: tuple[str, ...]
+    tests: tuple[_Test, ...]
+    tested: tuple[str, ...] = ()  # the Long attributes the tests evaluate
+
+    @property
+    def comparisons(self) -> int:
+        """How many comparisons are evaluated outside Cedar to key the memo."""
+        return len(self.tests)
+
+
+def _ids_matter(policies: pst.PolicySet) -> bool:
+    if any(
+        uid.type.namespace or uid.type.basename != "Action" for uid in pst.entity_uids(policies)
+    ):
+        return True  # Staff::"x", Customer::"812", in the scope or the conditions
+    found = False
+
+    def visit(node: object) -> None:
+        nonlocal found
+        if found:
+            return
+        if isinstance(node, pst.GetAttr | pst.HasAttr) and isinstance(node.base, pst.Var):
+            return  # principal.role: the attribute's value is keyed, not the id
+        if isinstance(node, pst.Var) and node.name in ("principal", "resource"):
+            found = True
+            return
+        _visit_children(node, visit)
+
+    visit(policies)
+    return found
+
+
+def _visit_children(node: object, visit: Callable[[object], None]) -> None:
+    if isinstance(node, Mapping):
+        for value in node.values():
+            visit(value)
+    elif isinstance(node, tuple):
+        for value in node:
+            visit(value)
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for item in dataclasses.fields(node):
+            visit(getattr(node, item.name))
+
+
+def memo_plan_of(policies: pst.PolicySet, reads: Reads) -> MemoPlan:
+    """Work out from a policy set's syntax tree what key remembers Cedar's answers soundly.
+
+    A ``Long`` context attribute is keyed by the outcomes of the comparisons it
+    occurs in when every occurrence of it is inside a comparison (``<``, ``<=``,
+    ``>``, ``>=``, ``==``, ``!=``) of two arithmetic terms built from ``Long``
+    literals, ``Long`` context attributes, ``+``, ``-`` and ``*``: the policies
+    then see its value only through those truth values. Any other occurrence
+    (a set, an ``if`` branch, a ``has`` test, an extension call...) keys it by
+    its value, as every other attribute is.
+    """
+    if reads.context is None:  # the context used whole: key on all of it
+        return MemoPlan(_ids_matter(policies), tuple(sorted(CONTEXT_KEYS)), (), ())
+    tests: dict[pst.BinaryOp, _Test] = {}
+    tested: set[str] = set()
+    elsewhere: set[str] = set()
+
+    def visit(node: object) -> None:
+        if isinstance(node, pst.BinaryOp) and node.op in _COMPARE:
+            left, right = _term(node.left), _term(node.right)
+            if left is not None and right is not None and (left[1] | right[1]):
+                if node not in tests:
+                    tests[node] = _test(_COMPARE[node.op], left[0], right[0])
+                tested.update(left[1] | right[1])
+                return
+        if isinstance(node, pst.GetAttr | pst.HasAttr) and node.base == pst.Var("context"):
+            first = node.attr if isinstance(node, pst.GetAttr) else node.attrs[0]
+            if first in LONG_KEYS:
+                elsewhere.add(first)
+            return
+        _visit_children(node, visit)
+
+    visit(policies)
+    longs = (tested - elsewhere) & reads.context
+    plain = tuple(sorted(reads.context - longs))
+    return MemoPlan(
+        _ids_matter(policies),
+        plain,
+        tuple(sorted(longs)),
+        tuple(tests.values()),
+        tuple(sorted(tested)),
+    )
+
+
+def _memo_plan(compiled: cedarpy.PolicySet, reads: Reads) -> MemoPlan:
+    try:
+        return memo_plan_of(compiled.to_pst(), reads)
+    except ValueError:  # syntax newer than cedarpy's tree models: key on everything
+        return MemoPlan(True, tuple(sorted(CONTEXT_KEYS)), (), ())
+
+
 @lru_cache(maxsize=256)
 def _compile(text: str) -> PolicySet:
     try:
@@ -316,6 +501,8 @@ def _compile(text: str) -> PolicySet:
 # --- deciding --------------------------------------------------------------
 
 _MEMO_SIZE = 16_384  # Cedar answers kept per policy set
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,9 +527,17 @@ class PolicySet:
     """A contract's policies, parsed and validated once; decides requests from facts."""
 
     def __init__(
-        self, text: str, compiled: cedarpy.PolicySet, infos: Mapping[str, PolicyInfo]
+        self,
+        text: str,
+        compiled: cedarpy.PolicySet,
+        infos: Mapping[str, PolicyInfo],
+        memo_size: int = _MEMO_SIZE,
     ) -> None:
-        """Wrap an already validated set; use :meth:`from_text` or :meth:`load_default`."""
+        """Wrap an already validated set; use :meth:`from_text` or :meth:`load_default`.
+
+        ``memo_size``: how many of Cedar's answers, and of decisions, to remember
+        (least recently used first out); 0 asks Cedar every time.
+        """
         self.text = text
         self._compiled = compiled
         self._infos = dict(infos)
@@ -351,8 +546,16 @@ class PolicySet:
         # given (a set of five names about 10 µs, an address 12 µs), so it is
         # given only these, and the customer entity only if an attribute of it.
         self.reads = _reads(compiled)
-        self._memo: dict[tuple[object, ...], _Answer] = {}
-        self._decided: dict[Facts, PolicyDecision] = {}
+        self.memo_plan = _memo_plan(compiled, self.reads)
+        plan = self.memo_plan
+        self._plain = key_getters(plan.plain)
+        self._address_keyed = "source_ip" in plan.plain
+        self._long_names = plan.tested
+        self._longs = long_getters(plan.tested)
+        self._tests = plan.tests
+        self._memo_size = memo_size
+        self._memo: OrderedDict[Hashable, _Answer] = OrderedDict()
+        self._decided: OrderedDict[Facts, PolicyDecision] = OrderedDict()
 
     @classmethod
     def from_text(cls, text: str) -> PolicySet:
@@ -369,6 +572,44 @@ class PolicySet:
         """The set's policies in the order of the text."""
         return tuple(self._infos[k] for k in sorted(self._infos, key=self._order.__getitem__))
 
+    def without_memo(self) -> PolicySet:
+        """The same policies, asking Cedar on every decision (to check the memo against)."""
+        return PolicySet(self.text, self._compiled, self._infos, memo_size=0)
+
+    def clear_memo(self) -> None:
+        """Forget every remembered answer and decision."""
+        self._memo.clear()
+        self._decided.clear()
+
+    def memo_key(self, facts: Facts) -> Hashable | None:
+        """Return what Cedar's answer to these facts depends on; None: not to be remembered.
+
+        The action, the person's attributes (and the customer's, if a policy
+        reads one), the ids only where a policy names an entity, the values of
+        the context attributes the policies read, and for the ``Long`` ones that
+        occur only in comparisons the comparisons' truth values (see
+        :func:`memo_plan_of`). None where a comparison's arithmetic would
+        overflow, a number is not a 64-bit integer, or Cedar cannot read the
+        address: Cedar then reports an error and is asked every time.
+        """
+        values: dict[str, int] = {}
+        for name, get in zip(self._long_names, self._longs, strict=True):
+            value = get(facts)
+            if not _I64_MIN <= value <= _I64_MAX:
+                return None
+            values[name] = value
+        try:
+            outcomes = tuple([test(values) for test in self._tests])
+        except _Overflow:
+            return None
+        if not self._address_keyed and not cedar_reads_address(facts.source_ip):
+            return None
+        staff = (facts.role, facts.site_id, facts.status)
+        ids = (facts.staff_id, facts.customer_id) if self.memo_plan.ids else ()
+        customer = (facts.client_id, facts.is_canary) if self.reads.resource else ()
+        plain = tuple([get(facts) for get in self._plain])
+        return (facts.action, staff, ids, customer, plain, outcomes)
+
     def decide(self, facts: Facts) -> PolicyDecision:
         """Decide one request; deny with the reasons of every forbid that applies.
 
@@ -376,29 +617,32 @@ class PolicySet:
         request, the entity slice and the reasons' words are all built from the
         facts), so it is memoised on the facts themselves: an agent asking again
         about the customer on the call, with nothing changed, costs one hash.
-        Behind that, Cedar's answer is memoised on exactly its inputs (policy
-        set, request, entity slice), so requests that differ only in words of
-        the reasons (another call with the same customer) are not evaluated
-        again either; their reasons are written afresh from their own facts.
+        Behind that, Cedar's answer is memoised on what it depends on
+        (:meth:`memo_key`): a first view of a new customer, with budget counts
+        never seen before, is answered from memory when the same comparisons
+        come out the same. The reasons are written afresh from each request's
+        own facts, so they name its own numbers. An answer with an error is not
+        remembered (its message may name the numbers of the request).
         """
-        decided = self._decided.get(facts)
+        size = self._memo_size
+        decided = self._decided.get(facts) if size else None
         if decided is not None:
+            self._decided.move_to_end(facts)
             return decided
-        reads = self.reads
-        request = cedar_request(facts, reads.context)
-        key = (facts.staff_id, facts.action.value, facts.customer_id, request["context"],
-               *entity_slice(facts))  # fmt: skip
-        answer = self._memo.get(key)
+        key = self.memo_key(facts) if size else None
+        answer = self._memo.get(key) if key is not None else None
         if answer is None:
+            reads = self.reads
+            request = cedar_request(facts, reads.context)
             entities = cedar_entities(facts, reads.resource)
             answer = _Answer.of(cedarpy.is_authorized(request, self._compiled, entities))
-            if len(self._memo) >= _MEMO_SIZE:
-                self._memo.clear()  # bounded; a fresh start costs one evaluation each
-            self._memo[key] = answer
+            if key is not None and not answer.errors:
+                _remember(self._memo, key, answer, size)
+        else:
+            self._memo.move_to_end(key)
         decided = self._explain(answer, facts)
-        if len(self._decided) >= _MEMO_SIZE:
-            self._decided.clear()
-        self._decided[facts] = decided
+        if size:
+            _remember(self._decided, facts, decided, size)
         return decided
 
     def decide_many(self, many: Sequence[Facts]) -> list[PolicyDecision]:
@@ -430,12 +674,23 @@ class PolicySet:
         text = _render(info.reason, values) if info.reason else f"policy {info.id}"
         return f"{'allowed' if allowed else 'denied'}: {text}"
 
+    def _first_named(self, message: str) -> int:
+        """The place in the text of the first policy an error message names (-1: none)."""
+        for match in _CEDAR_ID.finditer(message):
+            if match.group(0) in self._order:
+                return self._order[match.group(0)]
+        return -1
+
     def _failed(self, errors: Iterable[str], fired: Iterable[str], facts: Facts) -> PolicyDecision:
         # Fail closed: Cedar skips an erroring policy, which for a forbid means not forbidding.
         values = ReasonWords(facts)
-        forbids = [i for i in fired if self._infos[i].effect == "forbid"]
+        # In the order of the text: Cedar reports fired policies and errors in no fixed order.
+        order = self._order
+        forbids = sorted(
+            (i for i in fired if self._infos[i].effect == "forbid"), key=order.__getitem__
+        )
         reasons = [self._reason(i, False, values) for i in forbids]
-        errors = list(errors)
+        errors = sorted(errors, key=lambda e: (self._first_named(e), e))
         reasons += [
             f"denied: the policy could not be evaluated: {_named(e, self._infos)}" for e in errors
         ]
@@ -444,6 +699,12 @@ class PolicySet:
         ]
         ids = dict.fromkeys(self._infos[i].id for i in [*forbids, *erring])
         return PolicyDecision(False, tuple(reasons), tuple(ids))
+
+
+def _remember(memo: OrderedDict[_K, _V], key: _K, value: _V, size: int) -> None:
+    memo[key] = value
+    if len(memo) > size:
+        memo.popitem(last=False)  # the least recently used
 
 
 # --- batches ---------------------------------------------------------------
