@@ -17,12 +17,13 @@ read and merged in, and when one is changed or removed, it is rebuilt.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +32,11 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from bpoguard.trace._files import write_whole
-from bpoguard.trace.scoring import AccessIndex
+from bpoguard.trace.scoring import AccessIndex, IntArray
 
 # Up to this many customers are written into the query as constants (see accesses_of).
 INLINE_IDS = 2_000
@@ -155,8 +158,10 @@ def _index(table: pa.Table) -> AccessIndex:
 
 # --- the pair summary -------------------------------------------------------------------------
 
-SUMMARY_FORMAT = 1  # bumped when the summary's columns or meaning change
+SUMMARY_FORMAT = 2  # bumped when the summary's columns or meaning change
 _SUMMARY_PREFIX = f"pairs-v{SUMMARY_FORMAT}-"
+SUMMARY_ROW_GROUP = 16_384  # rows; a small dump reads one group per customer at most
+BARE = "*"  # in a pair's fields: a request that named no field
 
 LakeFile = tuple[str, int, int]  # path inside the lake, size, modification time (ns)
 
@@ -194,8 +199,8 @@ def _from_summary(
         params.append(int(before.timestamp() * 1_000_000))
     con = duckdb.connect()
     try:
-        # The summary is sorted by actor then customer, and a filtered scan keeps that order.
-        return con.execute(query, params).arrow().read_all()
+        # People in name order, as a scan of the lake gives them (the summary is by customer).
+        return con.execute(query + " ORDER BY actor, customer_id", params).arrow().read_all()
     finally:
         con.close()
 
@@ -251,22 +256,39 @@ def _build(lake_dir: Path, new: Sequence[Path], base: Path | None, target: Path)
                 [str(p) for p in new], hive_partitioning=True, union_by_name=True
             ).create_view("lake")
             where, _ = _where(None, True)
+            # A request that named no field (a search, some exports) handed over the
+            # record: it is the token BARE, which every leaked field set matches.
             parts.append(
-                "SELECT actor, customer_id, min(epoch_us(time)) AS first_us, "  # noqa: S608
-                "min(epoch_us(time)) FILTER (WHERE outcome = 'allowed') AS first_allowed_us "
-                f"FROM lake WHERE {where} GROUP BY actor, customer_id"
+                "SELECT customer_id, actor, min(t) AS first_us, "  # noqa: S608
+                "min(t) FILTER (WHERE ok) AS first_allowed_us, max(t) AS last_us, "
+                "max(t) FILTER (WHERE ok) AS last_allowed_us, "
+                "list_distinct(flatten(list(toks))) AS f, "
+                "list_distinct(flatten(coalesce(list(toks) FILTER (WHERE ok), []))) AS fa "
+                "FROM (SELECT customer_id, actor, epoch_us(time) AS t, outcome = 'allowed' AS ok, "
+                f"CASE WHEN coalesce(len(fields), 0) = 0 THEN ['{BARE}'] ELSE fields END AS toks "
+                f"FROM lake WHERE {where}) GROUP BY customer_id, actor"
             )
         if base is not None:
             con.read_parquet(str(base)).create_view("base")
-            parts.append("SELECT actor, customer_id, first_us, first_allowed_us FROM base")
+            parts.append(
+                "SELECT customer_id, actor, first_us, first_allowed_us, last_us, last_allowed_us, "
+                "string_split(fields, ',') AS f, "
+                "CASE WHEN fields_allowed = '' THEN [] ELSE string_split(fields_allowed, ',') "
+                "END AS fa FROM base"
+            )
         if not parts:
             raise ValueError("nothing to summarise")  # callers check has_lake first
         union = " UNION ALL ".join(parts)
+        # Sorted by customer in small row groups: a dump's customers are read from the
+        # groups whose statistics say they hold them, not from the whole file.
         con.execute(
-            "COPY (SELECT actor, customer_id, min(first_us) AS first_us, "  # noqa: S608
-            "min(first_allowed_us) AS first_allowed_us "
-            f"FROM ({union}) GROUP BY actor, customer_id ORDER BY actor, customer_id) "
-            "TO ? (FORMAT parquet)",
+            "COPY (SELECT customer_id, actor, min(first_us) AS first_us, "  # noqa: S608
+            "min(first_allowed_us) AS first_allowed_us, max(last_us) AS last_us, "
+            "max(last_allowed_us) AS last_allowed_us, "
+            "array_to_string(list_sort(list_distinct(flatten(list(f)))), ',') AS fields, "
+            "array_to_string(list_sort(list_distinct(flatten(list(fa)))), ',') AS fields_allowed "
+            f"FROM ({union}) GROUP BY customer_id, actor ORDER BY customer_id, actor) "
+            f"TO ? (FORMAT parquet, ROW_GROUP_SIZE {SUMMARY_ROW_GROUP})",
             [tmp],
         )
         os.chmod(tmp, 0o600)  # who accessed whom: as sensitive as the lake
@@ -278,34 +300,217 @@ def _build(lake_dir: Path, new: Sequence[Path], base: Path | None, target: Path)
         con.close()
 
 
+# --- what a dump's trace reads: per-person totals and the dump's customers' pairs -----------
+
+TOTALS_FORMAT = 1
+_TOTALS_PREFIX = f"people-v{TOTALS_FORMAT}-"
+DAY_US = 86_400_000_000
+
+
+def person_totals(lake_dir: Path, cache_dir: Path) -> tuple[Path, Path]:
+    """The pair summary and, beside it, each person's new customers per day (built if need be).
+
+    One row per person and day: how many customers the person accessed for the
+    first time that day (and first had a request allowed). A person's volume up
+    to any midnight is the sum of the days before it, whatever the window.
+    Derived from the summary and named after it, so it follows the lake as the
+    summary does. Raises OSError when the cache folder cannot be written.
+    """
+    summary = pair_summary(lake_dir, cache_dir)
+    folder = cache_dir / "people"
+    target = folder / summary.name.replace(_SUMMARY_PREFIX, _TOTALS_PREFIX, 1)
+    if not target.is_file():
+        folder.mkdir(exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".people-", suffix=".parquet")
+        os.close(fd)
+        con = duckdb.connect()
+        try:
+            con.read_parquet(str(summary)).create_view("pairs")
+            con.execute(
+                "COPY (SELECT actor, day, sum(n) AS n, sum(n_allowed) AS n_allowed FROM ("  # noqa: S608
+                f"SELECT actor, first_us // {DAY_US} AS day, 1 AS n, 0 AS n_allowed FROM pairs "
+                f"UNION ALL SELECT actor, first_allowed_us // {DAY_US}, 0, 1 FROM pairs "
+                "WHERE first_allowed_us IS NOT NULL) GROUP BY actor, day ORDER BY actor, day) "
+                "TO ? (FORMAT parquet)",
+                [tmp],
+            )
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        finally:
+            con.close()
+    for old in folder.glob(f"{_TOTALS_PREFIX}*"):
+        if old != target:
+            old.unlink(missing_ok=True)  # of a summary since superseded
+    return summary, target
+
+
+def dump_accesses(
+    lake_dir: Path,
+    leaked: Mapping[int, Collection[str]],
+    before: dt.datetime | None,
+    include_denied: bool,
+    cache_dir: Path,
+) -> tuple[AccessIndex, dict[int, set[int]]] | None:
+    """What scoring needs for a dump, read in proportion to the dump rather than the lake.
+
+    ``leaked`` maps each dump customer to the fields the dump holds for them.
+    Returns an AccessIndex holding every person's volume before ``before`` (from
+    the per-person totals) but only the dump customers' pairs, and, per dump
+    customer, the people (indexes) who asked for a leaked field before
+    ``before``. None when the caches cannot serve this question (no lake, a
+    read-only cache folder, a window not ending at a UTC midnight): the caller
+    then reads the whole index instead, with the same result.
+    """
+    bound = None if before is None else int(before.timestamp() * 1_000_000)
+    if (bound is not None and bound % DAY_US) or not has_lake(lake_dir):
+        return None
+    try:
+        summary, totals = person_totals(lake_dir, cache_dir)
+    except OSError:
+        return None
+    people, sizes = _volumes(totals, bound, include_denied)
+    suffix = "" if include_denied else "_allowed"
+    pairs = _dump_pairs(summary, sorted(leaked), bound, suffix)
+    where = {name: k for k, name in enumerate(people)}
+    actors = pairs.column("actor").combine_chunks().dictionary_encode()
+    codes = np.array([where[str(a)] for a in actors.dictionary.to_pylist()], dtype=np.int64)
+    person = codes[np.asarray(actors.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+    customer = np.asarray(pairs.column("customer_id").to_numpy(), dtype=np.int64)
+    index = AccessIndex.from_pairs(people, person, customer)
+    index = dataclasses.replace(index, person_size=sizes, pairs=int(sizes.sum()))
+    relevant = _relevant_pairs(lake_dir, cache_dir, pairs, person, customer, leaked, before,
+                               include_denied, people)  # fmt: skip
+    return index, relevant
+
+
+def _volumes(totals: Path, bound: int | None, include_denied: bool) -> tuple[list[str], IntArray]:
+    """People with any pair before ``bound``, in name order, and how many customers each."""
+    column = "n" if include_denied else "n_allowed"
+    # pyarrow, not DuckDB: a connection costs more than this whole read (10,000 people x days).
+    table = pq.read_table(totals, columns=["actor", "day", column])
+    if bound is not None:
+        table = table.filter(pc.less(table["day"], bound // DAY_US))
+    sums = table.group_by("actor").aggregate([(column, "sum")])
+    sums = sums.filter(pc.greater(sums[f"{column}_sum"], 0))
+    sums = sums.take(pc.sort_indices(sums["actor"]))  # byte order, as DuckDB's ORDER BY
+    sizes = np.asarray(sums[f"{column}_sum"].to_numpy(), dtype=np.int64)
+    return [str(a) for a in sums["actor"].to_pylist()], sizes
+
+
+def _dump_pairs(summary: Path, ids: Sequence[int], bound: int | None, suffix: str) -> pa.Table:
+    """The summary's pairs of these customers before ``bound``, from the row groups holding them."""
+    wanted = np.asarray(ids, dtype=np.int64)
+    columns = ["customer_id", "actor", f"first{suffix}_us", f"last{suffix}_us", f"fields{suffix}"]
+    parquet = pq.ParquetFile(summary)
+    table = parquet.read_row_groups(_groups_holding(parquet.metadata, wanted), columns=columns)
+    if table.num_rows == 0 or wanted.size == 0:
+        return table.slice(0, 0)
+    cid = np.asarray(table.column("customer_id").to_numpy(), dtype=np.int64)
+    at = np.clip(np.searchsorted(wanted, cid), 0, wanted.size - 1)
+    keep = wanted[at] == cid
+    first = table.column(f"first{suffix}_us").to_numpy(zero_copy_only=False)
+    # A pair never allowed has no first allowed time (NaN here): never before anything.
+    seen = ~np.isnan(first.astype(np.float64))
+    keep &= seen if bound is None else seen & (np.nan_to_num(first, nan=np.inf) < bound)
+    return table.filter(pa.array(keep))
+
+
+def _groups_holding(meta: pq.FileMetaData, wanted: IntArray) -> list[int]:
+    """Row groups whose customer statistics (min and max) can hold a wanted customer."""
+    groups = []
+    for g in range(meta.num_row_groups):
+        stats = meta.row_group(g).column(0).statistics
+        if stats is None or not stats.has_min_max:
+            groups.append(g)  # no statistics: read it to be sure
+            continue
+        at = int(np.searchsorted(wanted, stats.min))
+        if at < wanted.size and wanted[at] <= stats.max:
+            groups.append(g)
+    return groups
+
+
+def _relevant_pairs(
+    lake_dir: Path,
+    cache_dir: Path,
+    pairs: pa.Table,
+    person: IntArray,
+    customer: IntArray,
+    leaked: Mapping[int, Collection[str]],
+    before: dt.datetime | None,
+    include_denied: bool,
+    people: Sequence[str],
+) -> dict[int, set[int]]:
+    """Per dump customer, who asked for a field the dump holds for them before ``before``.
+
+    A pair's fields are those of all its requests, so they decide alone when the
+    pair's last request is before the window's end, or when none of them was
+    leaked; otherwise (a pair whose requests straddle the end) its rows decide.
+    """
+    suffix = "" if include_denied else "_allowed"
+    bound = None if before is None else int(before.timestamp() * 1_000_000)
+    last = pairs.column(f"last{suffix}_us").to_numpy(zero_copy_only=False)
+    inside = np.ones(len(last), dtype=bool) if bound is None else last < bound
+    fields = pairs.column(f"fields{suffix}").combine_chunks().dictionary_encode()
+    field_sets = [frozenset(str(f).split(",")) for f in fields.dictionary.to_pylist()]
+    codes = fields.indices.to_numpy(zero_copy_only=False)
+    relevant: dict[int, set[int]] = {int(c): set() for c in leaked}
+    straddling: set[tuple[int, int]] = set()
+    wanted_sets = {int(c): frozenset(f) for c, f in leaked.items()}
+    for k, (c, p) in enumerate(zip(customer.tolist(), person.tolist(), strict=True)):
+        asked = field_sets[int(codes[k])]
+        if BARE not in asked and not asked & wanted_sets[c]:
+            continue
+        if inside[k]:
+            relevant[c].add(p)
+        else:
+            straddling.add((p, c))
+    if straddling:
+        where = {name: k for k, name in enumerate(people)}
+        rows = accesses_of(lake_dir, {c for _, c in straddling}, before, include_denied,
+                           cache_dir, people={people[p] for p, _ in straddling})  # fmt: skip
+        for a in rows:
+            p = where[a.person]
+            if (p, a.customer_id) in straddling and (
+                not a.fields or wanted_sets[a.customer_id].intersection(a.fields)
+            ):
+                relevant[a.customer_id].add(p)
+    return relevant
+
+
 def accesses_of(
     lake_dir: Path,
     customers: Collection[int],
     before: dt.datetime | None = None,
     include_denied: bool = True,
     cache_dir: Path | None = None,
+    people: Collection[str] | None = None,
 ) -> list[Access]:
     """Every record decision on the given customers before a time, oldest first.
 
     With ``cache_dir``, read from the record decisions filed by customer there
-    (:mod:`bpoguard.trace.bycustomer`, built or brought up to date first).
+    (:mod:`bpoguard.trace.bycustomer`, built or brought up to date first). With
+    ``people``, only their decisions (the evidence of the few people a report shows).
     """
-    if not customers or not has_lake(lake_dir):
+    if not customers or not has_lake(lake_dir) or (people is not None and not people):
         return []
     rows = None if cache_dir is None else _from_buckets(lake_dir, cache_dir, customers, before,
-                                                       include_denied)  # fmt: skip
+                                                       include_denied, people)  # fmt: skip
     if rows is None:
         files = day_files(lake_dir, before)
         if not files:
             return []
         where, params = _where(before, include_denied)
+        who, more = _who(people)
         with _lake(files) as con:
             wanted = _wanted(con, customers)
             rows = con.execute(
                 "SELECT actor, customer_id, epoch_us(time), action, outcome, fields, "  # noqa: S608
-                f"ledger_index, site_id, interaction_id FROM lake WHERE {where} "
+                f"ledger_index, site_id, interaction_id FROM lake WHERE {where}{who} "
                 f"AND customer_id IN {wanted} ORDER BY time, ledger_index",
-                params,
+                params + more,
             ).fetchall()
     return [
         Access(
@@ -321,6 +526,14 @@ def accesses_of(
         )
         for r in rows
     ]
+
+
+def _who(people: Collection[str] | None) -> tuple[str, list[object]]:
+    """A filter on the people, if any: the names are bound parameters, never SQL text."""
+    if people is None:
+        return "", []
+    names = sorted(people)
+    return " AND actor IN (" + ", ".join("?" for _ in names) + ")", list(names)
 
 
 def _wanted(con: duckdb.DuckDBPyConnection, customers: Collection[int]) -> str:
@@ -339,6 +552,7 @@ def _from_buckets(
     customers: Collection[int],
     before: dt.datetime | None,
     include_denied: bool,
+    people: Collection[str] | None = None,
 ) -> list[tuple[Any, ...]] | None:
     """The rows from the by-customer cache; None to read the lake (a read-only copy, many ids)."""
     from bpoguard.trace.bycustomer import bucket_files, worth_it
@@ -352,7 +566,8 @@ def _from_buckets(
     if not files:
         return []
     # The cache holds record decisions by staff on customers only: the rest of _where.
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[object] = []
     if not include_denied:
         clauses.append("outcome = 'allowed'")
     if before is not None:
@@ -362,12 +577,13 @@ def _from_buckets(
     try:
         con.read_parquet([str(f) for f in files], union_by_name=True).create_view("lake")
         wanted = _wanted(con, customers)
+        who, more = _who(people)
         where = " AND ".join([*clauses, f"customer_id IN {wanted}"])
         return con.execute(
             "SELECT actor, customer_id, epoch_us(time), action, outcome, fields, "  # noqa: S608
-            f"ledger_index, site_id, interaction_id FROM lake WHERE {where} "
+            f"ledger_index, site_id, interaction_id FROM lake WHERE {where}{who} "
             "ORDER BY time, ledger_index",
-            params,
+            params + more,
         ).fetchall()
     finally:
         con.close()
@@ -422,8 +638,10 @@ __all__ = [
     "access_index",
     "accesses_of",
     "day_files",
+    "dump_accesses",
     "first_accesses",
     "has_lake",
     "lake_files",
     "pair_summary",
+    "person_totals",
 ]

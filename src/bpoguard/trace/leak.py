@@ -22,7 +22,7 @@ from bpoguard.guard.vault import Vault, key_status
 from bpoguard.ledger import Ledger
 from bpoguard.ledger.verifier import parse_json
 from bpoguard.store import models as m
-from bpoguard.trace.accesses import Access, access_index, accesses_of
+from bpoguard.trace.accesses import Access, access_index, accesses_of, dump_accesses
 from bpoguard.trace.dump import Cells, ReadStats, read_dump
 from bpoguard.trace.matcher import (
     AMBIGUOUS,
@@ -87,14 +87,24 @@ def trace_leak(
     window_end = _window_end(options.first_seen)
     clock = _Clock()
     found = _match(ws, vault, path, options, stats, window_end, progress, clock)
-    lake = ws.settings.lake_dir
-    index = access_index(lake, window_end, options.include_denied, cache_dir(ws))
+    lake, cache = ws.settings.lake_dir, cache_dir(ws)
+    leaked = _leaked(found.kept)
+    read = dump_accesses(lake, leaked, window_end, options.include_denied, cache)
+    if read is None:  # the caches cannot answer: every pair, and the dump's rows, from the lake
+        index = access_index(lake, window_end, options.include_denied, cache)
+        details = accesses_of(lake, found.ids, window_end, options.include_denied, cache)
+        relevant = _relevant(details, leaked, {name: k for k, name in enumerate(index.people)})
+    else:
+        index, relevant = read
     clock.lap("access index")
-    details = accesses_of(lake, found.ids, window_end, options.include_denied, cache_dir(ws))
-    clock.lap("accesses")
-    relevant = _relevant(details, found.kept, {name: k for k, name in enumerate(index.people)})
     attribution = attribute(index, found.ids, relevant)
     shown = attribution.ranking[:EVIDENCE_FOR]
+    if read is not None:
+        # Whole rows only for the people a report shows, on the records they explain.
+        wanted = {c for s in shown for c in s.records}
+        details = accesses_of(lake, wanted, window_end, options.include_denied, cache,
+                              people={s.person for s in shown})  # fmt: skip
+    clock.lap("accesses")
     evidence = _evidence(details, shown)
     named = [p for h in found.hits for p in h["named"]]
     with ws.store.engine.connect() as conn:
@@ -269,14 +279,19 @@ def _canary_hits(
     return hits
 
 
-def _relevant(
-    details: Sequence[Access], kept: Sequence[RecordMatch], people: dict[str, int]
-) -> dict[int, set[int]]:
-    """Per customer, who accessed a field the dump holds for them (the ones who could leak it)."""
+def _leaked(kept: Sequence[RecordMatch]) -> dict[int, set[str]]:
+    """Per matched customer, the fields the dump holds for them."""
     leaked: dict[int, set[str]] = {}
     for r in kept:
         if r.customer_id is not None:
             leaked.setdefault(r.customer_id, set()).update(r.fields)
+    return leaked
+
+
+def _relevant(
+    details: Sequence[Access], leaked: dict[int, set[str]], people: dict[str, int]
+) -> dict[int, set[int]]:
+    """Per customer, who accessed a field the dump holds for them (the ones who could leak it)."""
     relevant: dict[int, set[int]] = {cid: set() for cid in leaked}
     for a in details:
         wanted = leaked.get(a.customer_id)
