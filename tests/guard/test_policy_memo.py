@@ -19,8 +19,15 @@ from test_policy import VIEW
 from test_policy_reads import _facts
 
 from bpoguard.access import Verb
-from bpoguard.guard.facts import LONG_KEYS, Facts
-from bpoguard.guard.policy import PolicySet, default_policy_text, schema_text
+from bpoguard.guard.facts import LONG_KEYS, REASON_PLACEHOLDERS, Facts, ReasonWords
+from bpoguard.guard.policy import (
+    PolicySet,
+    _fill,
+    _pieces,
+    _render,
+    default_policy_text,
+    schema_text,
+)
 
 I64 = 2**63
 # Long facts: small counts, and values at the edge of Cedar's 64-bit integers.
@@ -299,3 +306,14 @@ def test_an_edited_set_remembers_nothing_of_the_old_one() -> None:
     assert old.decide(VIEW).allowed
     old.clear_memo()
     assert not old._memo and not old._decided
+
+
+_WORD = st.sampled_from(sorted(REASON_PLACEHOLDERS))
+_TEXT = st.text(alphabet=st.characters(blacklist_characters="{}"), max_size=8)
+
+
+@given(st.lists(st.tuples(_TEXT, _WORD), max_size=4), _TEXT)
+def test_a_split_template_fills_in_as_the_whole_one(parts: list[tuple[str, str]], end: str) -> None:
+    template = "".join(f"{text}{{{word}}}" for text, word in parts) + end
+    words = ReasonWords(VIEW)
+    assert _fill(_pieces(template), words) == _render(template, words)

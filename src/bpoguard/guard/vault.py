@@ -19,7 +19,9 @@ import threading
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -110,14 +112,34 @@ def decrypt_value(
     return _open(AESGCM(key), customer_id, field_, version, blob)
 
 
-def _open(aead: AESGCM, customer_id: int, field_: FieldType, version: int, blob: bytes) -> str:
-    """:func:`decrypt_value` with the key's cipher already made."""
+@lru_cache(maxsize=1024)
+def _names(fields: tuple[FieldType | str, ...]) -> Mapping[str, FieldType]:
+    # A purpose asks for the same few fields on every view of its calls: the
+    # stored names to open, and the member each is, worked out once per tuple.
+    members = [FieldType(f) for f in fields]  # ValueError naming an unknown field
+    return MappingProxyType({f.value: f for f in members})
+
+
+def _open(
+    aead: AESGCM,
+    customer_id: int,
+    field_: FieldType,
+    version: int,
+    blob: bytes,
+    name: str | None = None,
+) -> str:
+    """:func:`decrypt_value` with the key's cipher already made (``name``: the field's, if known)."""
+    # The associated data written from the field's name as stored, when the caller has
+    # it: the same bytes as value_aad, without the enum's attribute look-up per field.
+    aad = (
+        f"{customer_id}|{name}|{version}".encode()
+        if name
+        else value_aad(customer_id, field_, version)
+    )
     try:
         if len(blob) < NONCE_BYTES + 16:
             raise InvalidTag
-        plain = aead.decrypt(
-            blob[:NONCE_BYTES], blob[NONCE_BYTES:], value_aad(customer_id, field_, version)
-        )
+        plain = aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
     except InvalidTag:
         raise VaultError(
             f"customer {customer_id} {field_.value} does not decrypt: the stored value was "
@@ -304,20 +326,20 @@ class Vault:
         """Decrypt only the fields asked for; fields the customer lacks are left out."""
         if not fields:
             return {}
-        wanted = {FieldType(f).value for f in fields}
+        wanted = _names(fields if isinstance(fields, tuple) else tuple(fields))
         found: dict[FieldType, str] = {}
         for name, version, blob, client_id, wrapped in _VALUES_OF_CUSTOMER.all(
             conn, {"customer_id": customer_id}
         ):
-            if name not in wanted:
+            field_ = wanted.get(name)
+            if field_ is None:
                 continue
             aead = self._ciphers_by_key.get((client_id, version, wrapped))
             if aead is None:
                 aead = self._aead(key_context(client_id, version, DATA), wrapped)
                 with self._lock:
                     self._ciphers_by_key[(client_id, version, wrapped)] = aead
-            field_ = _FIELD_BY_NAME.get(name) or FieldType(name)
-            found[field_] = _open(aead, customer_id, field_, version, blob)
+            found[field_] = _open(aead, customer_id, field_, version, blob, name)
         return found
 
     def lookup(
