@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +21,23 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, select
+import pyarrow as pa
+from sqlalchemy import Connection, func, select
 
 from bpoguard.errors import InputError
 from bpoguard.store import models as m
-from bpoguard.trace.accesses import first_accesses
+from bpoguard.trace.firsts import (
+    DAY_US,
+    DIMENSIONS,
+    counts_file,
+    firsts_file,
+    group_totals,
+    rows_of,
+    staff_labels,
+)
 from bpoguard.workspace import Workspace
 
-DIMENSIONS = ("staff", "team", "site", "shift", "channel")
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 Q_THRESHOLD = 0.05
 MAX_COMPLAINTS = 1_000_000
 _ID_COLUMNS = ("customer_id", "customer", "cust_id", "id")
@@ -173,18 +184,41 @@ def _resolve(
     return victims, client, unknown
 
 
-def _universe(conn: Connection, clients: Sequence[str]) -> npt.NDArray[np.int64]:
-    rows = conn.scalars(
-        select(m.Customer.id).where(
-            m.Customer.client_id.in_(list(clients)), m.Customer.is_canary.is_(False)
-        )
+def _client_sizes(conn: Connection) -> list[tuple[str, int, int, int]]:
+    """(client, customers, highest id, sum of ids) per client: its sizes, and a fingerprint."""
+    q = (
+        select(m.Customer.client_id, func.count(), func.max(m.Customer.id), func.sum(m.Customer.id))
+        .group_by(m.Customer.client_id)
+        .order_by(m.Customer.client_id)
     )
-    return np.fromiter(rows, dtype=np.int64)
+    return [(str(c), int(n), int(top), int(total)) for c, n, top, total in conn.execute(q)]
 
 
-def _staff(conn: Connection) -> dict[str, tuple[str | None, str | None, str | None]]:
+def _canaries(conn: Connection, clients: Sequence[str]) -> set[int]:
+    q = select(m.Customer.id).where(
+        m.Customer.client_id.in_(list(clients)), m.Customer.is_canary.is_(True)
+    )
+    return {int(c) for c in conn.scalars(q)}
+
+
+def _customers(ws: Workspace) -> pa.Table:
+    """Every customer's client, for building the per-group counts."""
+    with ws.store.engine.connect() as conn:
+        rows = conn.execute(select(m.Customer.id, m.Customer.client_id)).all()
+    return pa.table(
+        {"id": pa.array([r[0] for r in rows], pa.int64()),
+         "client": pa.array([r[1] for r in rows], pa.string())}
+    )  # fmt: skip
+
+
+def _staff(conn: Connection) -> list[tuple[str, str | None, str | None, str | None]]:
     rows = conn.execute(select(m.Staff.id, m.Staff.team, m.Staff.site_id, m.Staff.shift))
-    return {r.id: (r.team, r.site_id, r.shift) for r in rows}
+    return [(r.id, r.team, r.site_id, r.shift) for r in rows]
+
+
+def firsts_dir(ws: Workspace) -> Path:
+    """Where the complaints' first accesses are kept (beside the pair summary, see firsts)."""
+    return ws.home / "cache" / "trace" / "firsts"
 
 
 def trace_complaints(ws: Workspace, path: Path, include_denied: bool = True) -> ComplaintsTrace:
@@ -193,46 +227,89 @@ def trace_complaints(ws: Workspace, path: Path, include_denied: bool = True) -> 
     with ws.store.engine.connect() as conn:
         victims, client_of, unknown = _resolve(conn, rows)
         clients = tuple(sorted(set(client_of[c] for c in victims)))
-        universe = _universe(conn, clients) if clients else np.zeros(0, dtype=np.int64)
+        sizes = _client_sizes(conn) if clients else []
+        canaries = _canaries(conn, clients) if clients else set()
         staff = _staff(conn)
     warnings = []
     if unknown:
         warnings.append(f"{unknown} complaint rows name no customer we hold and were left out")
     if not victims:
         return ComplaintsTrace(path.name, 0, 0, clients, [], warnings)
-    cutoff = dt.datetime.combine(max(victims.values()), dt.time(0), tzinfo=dt.UTC)
-    table = first_accesses(ws.settings.lake_dir, cutoff, include_denied)
-    people = [str(a) for a in table.column("actor").to_pylist()]
-    groups = {
-        "staff": people,
-        "team": [staff.get(p, (None, None, None))[0] or "" for p in people],
-        "site": [str(s or "") for s in table.column("site_id").to_pylist()],
-        "shift": [
-            f"{staff.get(p, (None, None, None))[1] or ''}/{staff.get(p, (None, None, None))[2] or ''}"
-            for p in people
-        ],
-        "channel": [str(s) for s in table.column("purpose").to_pylist()],
-    }
-    customer = np.asarray(table.column("customer_id").to_numpy(), dtype=np.int64)
-    first_us = np.asarray(table.column("first_us").to_numpy(), dtype=np.int64)
-    report_us = {
-        c: int(dt.datetime.combine(d, dt.time(0), tzinfo=dt.UTC).timestamp() * 1_000_000)
-        for c, d in victims.items()
-    }
-    lines = rank_groups(groups, customer, first_us, report_us, universe)
+    universe = sum(n for c, n, _, _ in sizes if c in clients) - len(canaries)
     members: dict[str, list[str]] = {}
-    for p, (team, _, _) in staff.items():
+    for p, team, _, _ in staff:
         if team:
             members.setdefault(team, []).append(p)
+    lines = _rank_from_cache(ws, victims, canaries, clients, sizes, staff, universe, include_denied)
     return ComplaintsTrace(
-        path.name,
-        len(victims),
-        int(universe.size) - len(victims),
-        clients,
-        lines,
-        warnings,
-        members,
+        path.name, len(victims), universe - len(victims), clients, lines, warnings, members
     )
+
+
+def _rank_from_cache(
+    ws: Workspace,
+    victims: Mapping[int, dt.date],
+    canaries: set[int],
+    clients: Sequence[str],
+    sizes: Sequence[tuple[str, int, int, int]],
+    staff: Sequence[tuple[str, str | None, str | None, str | None]],
+    universe: int,
+    include_denied: bool,
+) -> list[Line]:
+    """The ranking from the firsts and the per-group counts (built in a scratch folder if need be)."""
+    try:
+        return _rank_in(firsts_dir(ws), ws, victims, canaries, clients, sizes, staff, universe,
+                        include_denied)  # fmt: skip
+    except OSError:
+        # A read-only workspace copy: the same files, built for this trace alone.
+        with tempfile.TemporaryDirectory(prefix="bpoguard-firsts-") as scratch:
+            return _rank_in(Path(scratch), ws, victims, canaries, clients, sizes, staff,
+                            universe, include_denied)  # fmt: skip
+
+
+def _rank_in(
+    folder: Path,
+    ws: Workspace,
+    victims: Mapping[int, dt.date],
+    canaries: set[int],
+    clients: Sequence[str],
+    sizes: Sequence[tuple[str, int, int, int]],
+    staff: Sequence[tuple[str, str | None, str | None, str | None]],
+    universe: int,
+    include_denied: bool,
+) -> list[Line]:
+    firsts = firsts_file(ws.settings.lake_dir, folder)
+    if firsts is None:
+        return []
+    labels = staff_labels(staff)
+    counts = counts_file(firsts, folder, labels, json.dumps(sizes), lambda: _customers(ws))
+    cutoff_day = max(victims.values()).toordinal() - _EPOCH_ORDINAL
+    report_us = {c: (d.toordinal() - _EPOCH_ORDINAL) * DAY_US for c, d in victims.items()}
+    # Counted apart: the victims, and the canaries, which are not in the comparison.
+    apart = rows_of(firsts, set(victims) | canaries, labels)
+    column = "first_us" if include_denied else "first_allowed_us"
+    times = apart.column(column).to_pylist()
+    customer = apart.column("customer_id").to_pylist()
+    totals = group_totals(counts, clients, cutoff_day, allowed_only=not include_denied)
+    n_victims = len(victims)
+    n_others = max(0, universe - sum(1 for v in victims if v not in canaries))
+    cutoff_us = cutoff_day * DAY_US
+    tallies = []
+    for dimension in DIMENSIONS:
+        hit: dict[str, set[int]] = {}
+        seen: dict[str, set[int]] = {}
+        for value, c, t in zip(apart.column(dimension).to_pylist(), customer, times, strict=True):
+            if t is None or t >= cutoff_us:
+                continue
+            seen.setdefault(value, set()).add(c)
+            if c in report_us and t < report_us[c]:
+                hit.setdefault(value, set()).add(c)
+        names = sorted(hit)
+        a = np.array([len(hit[v]) for v in names], dtype=np.int64)
+        c_ = np.array([totals.get((dimension, v), 0) - len(seen[v]) for v in names],
+                      dtype=np.int64)  # fmt: skip
+        tallies.append((dimension, names, a, c_))
+    return _ranked(tallies, n_victims, n_others)
 
 
 @dataclass(frozen=True)
@@ -255,10 +332,6 @@ def rank_groups(
     ``report_us`` gives each victim's report time; accesses of a victim count only
     before it. Customers of ``universe`` who are not victims are the comparison.
     """
-    # scipy.stats takes a second to import: only a complaints trace pays for it,
-    # not every command that loads this package (trace leak among them).
-    from scipy import stats  # type: ignore[import-untyped]
-
     victim_ids = np.fromiter(report_us.keys(), dtype=np.int64, count=len(report_us))
     order = np.argsort(victim_ids)
     victim_ids = victim_ids[order]
@@ -271,7 +344,7 @@ def rank_groups(
     in_universe = np.isin(customer, universe) & ~is_victim
     n_victims = len(report_us)
     n_others = max(0, int(universe.size) - int(np.isin(victim_ids, universe).sum()))
-    lines: list[Line] = []
+    tallies: list[Tally] = []
     for dimension, labels in groups.items():
         codes, names = (
             (labels.codes, labels.names) if isinstance(labels, Grouping) else _codes(labels)
@@ -279,10 +352,26 @@ def rank_groups(
         a = _distinct_per_group(codes[counts_victim], customer[counts_victim], len(names))
         c = _distinct_per_group(codes[in_universe], customer[in_universe], len(names))
         hit = np.flatnonzero(a > 0)
+        tallies.append((dimension, [names[g] for g in hit.tolist()], a[hit], c[hit]))
+    return _ranked(tallies, n_victims, n_others)
+
+
+# (dimension, the groups that accessed a victim in name order, victims each accessed, others).
+Tally = tuple[str, list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
+def _ranked(tallies: Sequence[Tally], n_victims: int, n_others: int) -> list[Line]:
+    """Test every group, correct for testing them all, and rank them."""
+    # scipy.stats takes a second to import: only a complaints trace pays for it,
+    # not every command that loads this package (trace leak among them).
+    from scipy import stats  # type: ignore[import-untyped]
+
+    lines: list[Line] = []
+    for dimension, names, a, c in tallies:
         # Fisher's exact test, one-sided (more victims accessed than chance): its
         # p-value is the hypergeometric tail, computed for every group at once.
-        p = stats.hypergeom.sf(a[hit] - 1, n_victims + n_others, a[hit] + c[hit], n_victims)
-        for g, p_value in zip(hit.tolist(), np.atleast_1d(p).tolist(), strict=True):
+        p = stats.hypergeom.sf(a - 1, n_victims + n_others, a + c, n_victims)
+        for g, p_value in enumerate(np.atleast_1d(p).tolist()):
             lines.append(
                 _line(dimension, names[g], int(a[g]), n_victims, int(c[g]), n_others, p_value)
             )

@@ -1,0 +1,231 @@
+"""First accesses for `trace complaints`, kept in the workspace's cache: a trace reads pairs, not events.
+
+A complaints trace compares, for every staff member, team, site, shift and
+channel, the victims it accessed with the other customers of the same clients
+it accessed. Read from the lake, that is every record decision and every
+interaction's purpose, labelled one by one: at 10,000 agents and ten days, 9
+million rows a trace. Two files in ``cache/trace/firsts/`` replace that scan:
+
+- ``firsts-v1-<lake digest>.parquet``: one row per (person, customer, site,
+  channel) of the record decisions, with the time of the first decision and
+  of the first allowed one (the channel is the purpose of the interaction the
+  access was made in, or "outside any interaction"). Built by one scan of the
+  lake, named after the lake's files with their sizes and modification times
+  (as the pair summary is), rebuilt when they change. Sorted by customer, so
+  the rows of a few customers are found without reading the rest.
+- ``counts-v1-<digest>.parquet``: for every group of every dimension, client
+  and UTC day, how many customers the group first accessed that day (any
+  decision, and allowed ones). It depends on the firsts and on the store (each
+  person's team, site and shift; each customer's client), so its name digests
+  the firsts' name, the staff's labels and a fingerprint of the customers.
+
+The customers of some clients a group accessed before midnight of a day are
+then a sum of counts over the days before it; a trace subtracts the victims
+and the canaries (which are not part of the comparison) from the firsts' rows
+of those few customers. Both files are written whole and are mode 0600 (who
+accessed whom, never a value). Deleting ``cache/`` is always safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from bpoguard.trace._files import write_whole
+from bpoguard.trace.accesses import RECORD_ACTIONS, has_lake, lake_files
+
+FORMAT = 1  # bumped when the columns or their meaning change
+DIMENSIONS = ("staff", "team", "site", "shift", "channel")
+OUTSIDE = "outside any interaction"
+DAY_US = 86_400 * 1_000_000
+_FIRSTS = f"firsts-v{FORMAT}-"
+_COUNTS = f"counts-v{FORMAT}-"
+
+# Group labels per row of the firsts, with the staff table's labels joined on the
+# person: the same strings the complaints report has always shown (an empty team
+# or site is a group of its own; a person the store does not know has shift "/").
+_LABELLED = (
+    "SELECT f.customer_id, f.actor AS staff, coalesce(s.team, '') AS team, "
+    "coalesce(f.site_id, '') AS site, coalesce(s.shift, '/') AS shift, f.purpose AS channel, "
+    "f.first_us, f.first_allowed_us FROM {source} f LEFT JOIN staff s ON s.actor = f.actor"
+)
+
+
+def staff_labels(staff: Sequence[tuple[str, str | None, str | None, str | None]]) -> pa.Table:
+    """(person, team, site, shift) rows of the store as the labels a report shows: actor, team, shift."""
+    return pa.table(
+        {
+            "actor": pa.array([p for p, _, _, _ in staff], pa.string()),
+            "team": pa.array([team or "" for _, team, _, _ in staff], pa.string()),
+            "shift": pa.array([f"{site or ''}/{shift or ''}" for _, _, site, shift in staff],
+                              pa.string()),
+        }
+    )  # fmt: skip
+
+
+def firsts_file(lake_dir: Path, folder: Path) -> Path | None:
+    """The firsts of the lake as it is now, reused or built; None when the lake is empty.
+
+    Raises OSError when the folder cannot be written.
+    """
+    if not has_lake(lake_dir):
+        return None
+    files = lake_files(lake_dir)
+    target = folder / f"{_FIRSTS}{_digest(files)}.parquet"
+    if target.is_file():
+        return target
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _write(target, lambda con, tmp: _build_firsts(con, [lake_dir / f[0] for f in files], tmp))
+    write_whole(target.with_suffix(".json"), json.dumps({"format": FORMAT, "files": files}))
+    _drop_others(folder, _FIRSTS, target)
+    return target
+
+
+def _build_firsts(con: duckdb.DuckDBPyConnection, files: Sequence[Path], tmp: str) -> None:
+    # A relation over the file list: no path is ever written into SQL text.
+    con.read_parquet([str(f) for f in files], hive_partitioning=True, union_by_name=True
+                     ).create_view("lake")  # fmt: skip
+    actions = ", ".join(f"'{a}'" for a in RECORD_ACTIONS)
+    # Every file's purposes: an interaction's purpose is read wherever its opening event lies.
+    con.execute(
+        "COPY (WITH purposes AS (SELECT interaction_id, any_value(purpose) AS purpose FROM lake "  # noqa: S608
+        "WHERE action = 'interaction.open' AND interaction_id IS NOT NULL GROUP BY 1), "
+        "acc AS (SELECT actor, customer_id, site_id, interaction_id, epoch_us(time) AS t, "
+        "outcome = 'allowed' AS allowed FROM lake WHERE source = 'guard' AND customer_id IS NOT "
+        f"NULL AND actor IS NOT NULL AND action IN ({actions})) "
+        f"SELECT acc.actor, acc.customer_id, acc.site_id, coalesce(purposes.purpose, '{OUTSIDE}') "
+        "AS purpose, min(t) AS first_us, min(t) FILTER (WHERE allowed) AS first_allowed_us "
+        "FROM acc LEFT JOIN purposes USING (interaction_id) GROUP BY 1, 2, 3, 4 "
+        "ORDER BY customer_id, actor) TO ? (FORMAT parquet)",
+        [tmp],
+    )
+
+
+def counts_file(
+    firsts: Path,
+    folder: Path,
+    staff: pa.Table,
+    fingerprint: str,
+    customers: Callable[[], pa.Table],
+) -> Path:
+    """The per-group, client and day counts for these firsts and this store, reused or built.
+
+    ``fingerprint`` stands for the store's customers (which client each belongs to);
+    ``customers`` gives them (id, client) when the counts must be built.
+    """
+    key = json.dumps([firsts.name, _table_digest(staff), fingerprint])
+    target = folder / f"{_COUNTS}{hashlib.sha256(key.encode()).hexdigest()[:24]}.parquet"
+    if target.is_file():
+        return target
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def build(con: duckdb.DuckDBPyConnection, tmp: str) -> None:
+        con.register("staff", staff)
+        con.register("customers", customers())
+        con.read_parquet(str(firsts)).create_view("firsts")
+        con.execute(
+            "CREATE TEMP TABLE labelled AS SELECT l.*, c.client FROM ("  # noqa: S608
+            + _LABELLED.format(source="firsts")
+            + ") l JOIN customers c ON c.id = l.customer_id"
+        )
+        parts = []
+        for dimension in DIMENSIONS:
+            # A group's first access of a customer is the earliest of its rows for them.
+            per_customer = (
+                f"SELECT {dimension} AS value, client, min(first_us) // {DAY_US} AS any_day, "  # noqa: S608
+                f"min(first_allowed_us) // {DAY_US} AS allowed_day FROM labelled "
+                f"GROUP BY {dimension}, client, customer_id"
+            )
+            for allowed, day in ((False, "any_day"), (True, "allowed_day")):
+                parts.append(
+                    f"SELECT '{dimension}' AS dimension, value, client, {allowed} AS allowed, "  # noqa: S608
+                    f"{day} AS day, count(*) AS n FROM ({per_customer}) WHERE {day} IS NOT NULL "
+                    "GROUP BY value, client, day"
+                )
+        con.execute(
+            f"COPY (SELECT * FROM ({' UNION ALL '.join(parts)}) "  # noqa: S608
+            "ORDER BY dimension, value, client, allowed, day) TO ? (FORMAT parquet)",
+            [tmp],
+        )
+
+    _write(target, build)
+    _drop_others(folder, _COUNTS, target)
+    return target
+
+
+def rows_of(firsts: Path, customers: Collection[int], staff: pa.Table) -> pa.Table:
+    """The firsts' rows of these customers, with every dimension's label."""
+    con = duckdb.connect()
+    try:
+        con.register("staff", staff)
+        con.register("wanted", pa.table({"cid": pa.array(sorted(customers), pa.int64())}))
+        con.read_parquet(str(firsts)).create_view("firsts")
+        source = "(SELECT * FROM firsts WHERE customer_id IN (SELECT cid FROM wanted))"
+        return con.execute(_LABELLED.format(source=source)).arrow().read_all()
+    finally:
+        con.close()
+
+
+def group_totals(
+    counts: Path, clients: Collection[str], before_day: int, allowed_only: bool
+) -> dict[tuple[str, str], int]:
+    """(dimension, group) -> customers of these clients it first accessed before a UTC day."""
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            "SELECT dimension, value, sum(n) FROM read_parquet(?) WHERE list_contains(?, client) "
+            "AND allowed = ? AND day < ? GROUP BY 1, 2",
+            [str(counts), sorted(clients), allowed_only, before_day],
+        ).fetchall()
+    finally:
+        con.close()
+    return {(str(d), str(v)): int(n) for d, v, n in rows}
+
+
+def _write(target: Path, build: Callable[[duckdb.DuckDBPyConnection, str], None]) -> None:
+    """Run ``build`` into a temporary file beside ``target`` and rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".firsts-", suffix=".parquet")
+    os.close(fd)
+    con = duckdb.connect()
+    try:
+        build(con, tmp)
+        os.chmod(tmp, 0o600)  # who accessed whom: as sensitive as the lake
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        con.close()
+
+
+def _drop_others(folder: Path, prefix: str, keep: Path) -> None:
+    """Remove superseded files of one kind; a reader that has one open keeps its copy."""
+    for old in folder.glob(f"{prefix}*"):
+        if old not in (keep, keep.with_suffix(".json")):
+            old.unlink(missing_ok=True)
+
+
+def _digest(files: object) -> str:
+    return hashlib.sha256(json.dumps(files).encode("utf-8")).hexdigest()[:24]
+
+
+def _table_digest(table: pa.Table) -> str:
+    return _digest(sorted(zip(*(table.column(n).to_pylist() for n in table.column_names),
+                              strict=True)))  # fmt: skip
+
+
+__all__ = [
+    "DIMENSIONS",
+    "counts_file",
+    "firsts_file",
+    "group_totals",
+    "rows_of",
+    "staff_labels",
+]
