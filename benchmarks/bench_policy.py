@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_policy.py [--quick] [--cpu N]
 
 Measures :meth:`PolicySet.decide` on the default policy set (pre-parsed Cedar
-policy set, cached entity slices, Cedar's answers remembered on their exact
-inputs), the same with nothing remembered, :meth:`PolicySet.decide_many` in batches,
+policy set, cached entity slices, Cedar's answers remembered on what they
+depend on), the same with nothing remembered, first views of new customers
+(budget counts moving) with and without the memo, :meth:`PolicySet.decide_many` in batches,
 and, for comparison, cedarpy called with the policy *text* on every request,
 which makes Cedar parse the policies each time. Requests rotate over many
 staff and customers, so the entity-slice cache both hits (an agent asking
@@ -83,6 +84,22 @@ def workload(n: int, seed: int = 7) -> list[Facts]:
             facts = dataclasses.replace(facts, on_premises=False, source_ip="203.0.113.7")
         out.append(facts)
     return out
+
+
+def first_views(n: int, seed: int = 11) -> list[Facts]:
+    """First views: each a new customer on a new call, the person's budget counts moving."""
+    rng = random.Random(seed)
+    return [
+        dataclasses.replace(
+            BASE,
+            staff_id=f"MUM1-A{rng.randrange(300):04d}",
+            customer_id=1_000_000 + i,
+            interaction_id=8_000_000 + i,
+            records_used_shift=i % 79,
+            records_used_hour=i % 19,
+        )
+        for i in range(n)
+    ]
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -168,6 +185,17 @@ def main() -> None:
         read_samples += latencies(read_only, requests[start : start + 250])
     report("Cedar, the whole request (26 keys, 2 entities)", whole_samples)
     report(f"Cedar, what the set reads ({len(reads.context or ())} keys)", read_samples)
+
+    # First views of new customers: before the memo keyed the budget counts by the
+    # comparisons they occur in, each of these was Cedar's to evaluate.
+    firsts = first_views(n)
+    remembered: list[float] = []
+    asked: list[float] = []
+    for start in range(0, n, 250):
+        remembered += latencies(policies.decide, firsts[start : start + 250])
+        asked += latencies(cold, firsts[start : start + 250])
+    report("first views, Cedar's answers remembered", remembered)
+    report("first views, Cedar asked each time", asked)
 
     def text_each_call(facts: Facts) -> object:
         return cedarpy.is_authorized(cedar_request(facts), text, cedar_entities(facts))
