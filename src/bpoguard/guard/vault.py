@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -155,6 +156,38 @@ def blind_digest(index_key: bytes, field_: FieldType, canonical: str) -> bytes:
     return hmac.digest(index_key, message, hashlib.sha256)[:DIGEST_BYTES]
 
 
+_BLOCK = 64  # SHA-256's block size in bytes (RFC 2104's B)
+_IPAD = bytes.maketrans(bytes(range(256)), bytes(x ^ 0x36 for x in range(256)))
+_OPAD = bytes.maketrans(bytes(range(256)), bytes(x ^ 0x5C for x in range(256)))
+
+
+class BlindDigester:
+    """:func:`blind_digest` for one index key and field, for digesting many values.
+
+    HMAC (RFC 2104) hashes the key's inner and outer pads before any message;
+    here they (and the field's prefix) are hashed once and the two SHA-256
+    states copied per value: about a third of what ``hmac.digest`` costs a value,
+    the same bytes (a test holds it to :func:`blind_digest`).
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, index_key: bytes, field_: FieldType) -> None:
+        key = index_key if len(index_key) <= _BLOCK else hashlib.sha256(index_key).digest()
+        key = key.ljust(_BLOCK, b"\x00")
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._inner.update(field_.value.encode() + b"\x00")
+        self._outer = hashlib.sha256(key.translate(_OPAD))
+
+    def __call__(self, canonical: str) -> bytes:
+        """The blind-index digest of one normalised value."""
+        inner = self._inner.copy()
+        inner.update(canonical.encode("utf-8"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:DIGEST_BYTES]
+
+
 @dataclass(frozen=True)
 class ClientKeys:
     """A client's unwrapped keys; never printed."""
@@ -217,11 +250,27 @@ class _Digests(LargeBinary):
         return None
 
 
-_LOOKUP_MANY = select(vault_index.c.digest, vault_index.c.customer_id).where(
-    vault_index.c.client_id == bindparam("client_id"),
-    vault_index.c.field == bindparam("field"),
-    vault_index.c.digest.in_(bindparam("digests", expanding=True, type_=_Digests(DIGEST_BYTES))),
-)
+def _lookup_in(size: int) -> Prepared:
+    """The batched look-up with ``size`` digest places, run on the driver's own cursor.
+
+    An expanding IN list is compiled afresh by SQLAlchemy on every call (a tenth
+    of a batch); fixed sizes compile once, and a shorter list is padded with its
+    last digest (IN is a set: the rows come back once).
+    """
+    places = [bindparam(f"d{i}", type_=_Digests(DIGEST_BYTES)) for i in range(size)]
+    return Prepared(
+        select(vault_index.c.digest, vault_index.c.customer_id).where(
+            vault_index.c.client_id == bindparam("client_id"),
+            vault_index.c.field == bindparam("field"),
+            vault_index.c.digest.in_(places),
+        )
+    )
+
+
+# Digest places per statement: a few sizes, so that a handful of values is not sent
+# as CHUNK of them; CHUNK stays well inside SQLite's and PostgreSQL's bind limits.
+_LOOKUP_SIZES = (8, 64, CHUNK)
+_LOOKUP_IN = {size: _lookup_in(size) for size in _LOOKUP_SIZES}
 _OWNED = select(m.Customer.id).where(
     m.Customer.client_id == bindparam("client_id"),
     m.Customer.id.in_(bindparam("ids", expanding=True)),
@@ -399,23 +448,17 @@ class Vault:
             return {value: [] for value in wanted}
         if not normalised:
             country = country or _client_country(conn, client_id)
+        digest = BlindDigester(keys.index, field_)
         digest_of: dict[str, bytes] = {}
         for value in wanted:
             canonical = value if normalised else normalise(field_, value, country or "")
             try:
-                digest_of[value] = blind_digest(keys.index, field_, canonical)
+                digest_of[value] = digest(canonical)
             except UnicodeEncodeError:
                 continue  # not text any customer value can be; the error would quote it
         found: defaultdict[bytes, list[int]] = defaultdict(list)
-        digests = list(dict.fromkeys(digest_of.values()))
-        for start in range(0, len(digests), CHUNK):
-            params = {
-                "client_id": client_id,
-                "field": field_.value,
-                "digests": digests[start : start + CHUNK],
-            }
-            for digest, customer_id in conn.execute(_LOOKUP_MANY, params):
-                found[digest].append(customer_id)
+        for digest_, customer_id in _find_digests(conn, client_id, field_, digest_of.values()):
+            found[digest_].append(customer_id)
         # Most values of a dump match nothing: no sort for them.
         return {
             value: sorted(ids) if (ids := found.get(digest)) else []
@@ -522,6 +565,23 @@ def _forget(conn: Connection, ids: Sequence[int], fields: Collection[str]) -> No
         )
 
 
+def _find_digests(
+    conn: Connection, client_id: str, field_: FieldType, digests: Iterable[bytes]
+) -> Iterator[tuple[Any, ...]]:
+    """(digest, customer id) for each index entry of the client's field among the digests."""
+    distinct = list(dict.fromkeys(digests))
+    for start in range(0, len(distinct), CHUNK):
+        chunk = distinct[start : start + CHUNK]
+        size = next(n for n in _LOOKUP_SIZES if n >= len(chunk))
+        params: dict[str, object] = {"client_id": client_id, "field": field_.value}
+        padded = chunk + chunk[-1:] * (size - len(chunk))
+        params.update(zip(_PLACE_NAMES[:size], padded, strict=True))
+        yield from _LOOKUP_IN[size].all(conn, params)
+
+
+_PLACE_NAMES = tuple(f"d{i}" for i in range(CHUNK))
+
+
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
     for start in range(0, len(ids), CHUNK):
         yield list(ids[start : start + CHUNK])
@@ -617,6 +677,7 @@ def _rewrap_all(engine: Engine, keys: KeyProvider, created: KekFile | None) -> R
 
 __all__ = [
     "INDEXED",
+    "BlindDigester",
     "KeyStatus",
     "Rotation",
     "Vault",

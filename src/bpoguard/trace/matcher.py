@@ -14,6 +14,9 @@ and recorded as agreeing or not: weak evidence that narrows a strong match.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +27,7 @@ from bpoguard.fields import FieldType
 from bpoguard.guard.vault import INDEXED, Vault
 from bpoguard.store import models as m
 from bpoguard.trace.dump import Cells
-from bpoguard.trace.values import Found, Partial, Sighting, recognise
+from bpoguard.trace.values import Found, Partial, Sighting, pack, recognise, unpack
 
 MAX_CANDIDATES = 5  # customers one record may point to before it is called ambiguous
 CACHE_LIMIT = 200_000  # look-ups remembered (repeated values in a dump cost one look-up)
@@ -38,6 +41,11 @@ BLOCK = 5_000
 # The first block is smaller: once a column has taught which field types match in
 # it (LEARN_AFTER), the next blocks look up only those.
 FIRST_BLOCK = 1_000
+
+# Blocks of at least this many records are recognised in a forked worker process while
+# this one looks up and decides the block before (recognising is two fifths of matching,
+# and the machine has a second core); smaller ones are not worth a fork.
+AHEAD_AT = 500
 
 # Named columns remembered for learning (a CSV has a few; a JSON dump of ever-new keys
 # could have millions): past this, new columns are treated as free text, so memory stays
@@ -95,6 +103,113 @@ class MatchStats:
     by_status: Counter[str] = field(default_factory=Counter)
 
 
+def _blocks(records: Iterable[Cells]) -> Iterator[list[Cells]]:
+    block: list[Cells] = []
+    size = FIRST_BLOCK
+    for record in records:
+        block.append(record)
+        if len(block) >= size:
+            yield block
+            block, size = [], BLOCK
+    if block:
+        yield block
+
+
+def _recognised(blocks: Iterator[list[Cells]]) -> Iterator[tuple[list[Cells], list[Sighting]]]:
+    """Each block with its sightings; the next block is recognised while this one is matched."""
+    current = next(blocks, None)
+    if current is None:
+        return
+    job = _Recognition(current)
+    try:
+        for following in blocks:
+            ahead = _Recognition(following)
+            try:
+                sightings = job.sightings()
+            except BaseException:
+                ahead.cancel()
+                raise
+            job = ahead
+            yield current, sightings
+            current = following
+        yield current, job.sightings()
+    finally:
+        job.cancel()  # the consumer stopped early, or failed: no worker left behind
+
+
+def _can_fork() -> bool:
+    if not hasattr(os, "fork"):
+        return False
+    cores = (
+        os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    )
+    return len(cores) > 1
+
+
+_CAN_FORK = _can_fork()
+
+
+class _Recognition:
+    """One block's values recognised in a forked worker, or here when a worker cannot help.
+
+    The worker is a fork of this process (everything imported, the block already in
+    memory), so it needs nothing sent to it; it hands back :func:`~.values.pack`'s
+    bytes through a pipe and exits. Recognising is a pure function of the cells: if
+    the worker fails in any way, the block is recognised here, with the same answer.
+    """
+
+    def __init__(self, block: list[Cells]) -> None:
+        self.block = block
+        self._pid: int | None = None
+        self._pipe: int | None = None
+        if len(block) >= AHEAD_AT and _CAN_FORK:
+            self._start()
+
+    def _start(self) -> None:
+        read, write = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            return  # no process to be had: recognised here instead
+        if pid == 0:  # the worker: recognise, write, and leave without running any cleanup
+            code = 1
+            try:
+                os.close(read)
+                data = pack([recognise(record.cells) for record in self.block])
+                with os.fdopen(write, "wb") as out:
+                    out.write(data)
+                code = 0
+            finally:
+                os._exit(code)  # never a traceback or the parent's exit handlers here
+        os.close(write)
+        self._pid, self._pipe = pid, read
+
+    def sightings(self) -> list[Sighting]:
+        """The block's sightings, from the worker if it managed, else recognised here."""
+        if self._pipe is not None and self._pid is not None:
+            with os.fdopen(self._pipe, "rb") as pipe:
+                self._pipe = None
+                data = pipe.read()
+            _, status = os.waitpid(self._pid, 0)
+            self._pid = None
+            if os.waitstatus_to_exitcode(status) == 0:
+                return unpack(data)
+        return [recognise(record.cells) for record in self.block]
+
+    def cancel(self) -> None:
+        """Stop and reap the worker, if it is still there."""
+        if self._pipe is not None:
+            os.close(self._pipe)
+            self._pipe = None
+        if self._pid is not None:
+            with contextlib.suppress(ProcessLookupError):  # gone already: reaped all the same
+                os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            self._pid = None
+
+
 def clients(conn: Connection) -> list[Client]:
     """Every client organisation (the vault answers empty for those without keys)."""
     rows = conn.execute(
@@ -126,22 +241,24 @@ class Matcher:
         self._client_hits: defaultdict[tuple[str | None, FieldType], Counter[str]] = defaultdict(
             Counter
         )
+        # The clients in the order a column and field asks them: most hits first, ties
+        # in the clients' own order (what a stable sort by hits gives), kept up to date
+        # as hits come rather than sorted again for every value.
+        self._order: dict[tuple[str | None, FieldType], list[Client]] = {}
+        self._position = {client.id: n for n, client in enumerate(self._clients)}
         # Answers fetched in batch for the block being matched; consulted where a
         # single look-up would otherwise be made, so the decisions do not change.
         self._prefetched: dict[tuple[str, FieldType], dict[str, tuple[int, ...]]] = {}
         self.stats = MatchStats()
 
     def match_all(self, records: Iterable[Cells]) -> Iterator[RecordMatch]:
-        """Match each record, a block at a time: the block's values looked up in batch first."""
-        block: list[tuple[Cells, Sighting]] = []
-        size = FIRST_BLOCK
-        for record in records:
-            block.append((record, recognise(record.cells)))
-            if len(block) >= size:
-                yield from self._match_block(block)
-                block, size = [], BLOCK
-        if block:
-            yield from self._match_block(block)
+        """Match each record, a block at a time: the block's values looked up in batch first.
+
+        The next block is read, and its values recognised in a worker process, while
+        this block is looked up and decided: two blocks in memory at most.
+        """
+        for block, sightings in _recognised(_blocks(records)):
+            yield from self._match_block(list(zip(block, sightings, strict=True)))
 
     def _match_block(self, block: list[tuple[Cells, Sighting]]) -> Iterator[RecordMatch]:
         self._prefetch([s for _, s in block])
@@ -269,10 +386,10 @@ class Matcher:
         # Clients whose customers this column has matched before are asked first, and
         # the first client that knows the value ends the search: a value is one person's.
         seen = self._client_hits[(column, found.field)]
-        clients = sorted(self._clients, key=lambda c: -seen[c.id]) if seen else self._clients
-        for client in clients:
-            if hits:
-                break
+        order = self._order.get((column, found.field))
+        if order is None:
+            order = self._order[(column, found.field)] = list(self._clients)
+        for client in order:
             if client.country not in found.countries or (within and client.id not in within):
                 continue
             key = (client.id, found.field)
@@ -290,12 +407,31 @@ class Matcher:
                 if self._cached < CACHE_LIMIT:
                     cached[found.canonical] = ids
                     self._cached += 1
+            if not ids:
+                continue
             hits.extend((client.id, i) for i in ids)
-            if ids:
-                seen[client.id] += 1
-            if ids and column is not None:
+            if column is not None:
                 self._column_hits.setdefault(column, set()).add(found.field)
+            seen[client.id] += 1
+            self._promote(order, seen, client)  # after the loop: the search ends here
+            break
         return hits
+
+    def _promote(self, order: list[Client], seen: Counter[str], client: Client) -> None:
+        """Move a client that has just had one more hit ahead of those it now outranks.
+
+        The list stays sorted by (most hits, the clients' own order): one more hit
+        can only move a client forward, past neighbours with fewer hits, or as many
+        and a later place in the clients' order.
+        """
+        at = order.index(client)
+        count, place = seen[client.id], self._position[client.id]
+        while at > 0:
+            ahead = order[at - 1]
+            if (seen[ahead.id], -self._position[ahead.id]) >= (count, -place):
+                break
+            order[at - 1], order[at] = client, ahead
+            at -= 1
 
     def _check_partials(
         self, customer_id: int, partials: list[Partial]
