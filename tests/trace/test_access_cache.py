@@ -9,26 +9,26 @@ reports, for every window and with refused requests counted or not.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from trace_world import World
 
 from bpoguard.guard.keys import KeyfileProvider
 from bpoguard.guard.vault import Vault
-from bpoguard.trace import accesses, leak
+from bpoguard.trace import accesses, bycustomer, leak
 from bpoguard.trace.accesses import (
     BARE,
     access_index,
     accesses_of,
     dump_accesses,
+    dump_caches,
     pair_summary,
-    person_totals,
 )
 from bpoguard.trace.dumps import DumpSpec, make_dump
 from bpoguard.trace.leak import LeakOptions, _relevant, cache_dir, trace_leak
@@ -123,26 +123,31 @@ def test_pairs_whose_requests_straddle_the_window_end_are_decided_by_their_rows(
             assert index.people.index(person) not in relevant[customer]
 
 
-def test_a_few_customers_are_read_from_the_row_groups_holding_them(
-    world: World, lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_pair_index_is_the_summary_by_customer_found_by_binary_search(
+    world: World, lake: Path, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(accesses, "SUMMARY_ROW_GROUP", 1_024)
-    cache = tmp_path / "cache"
-    meta = pq.ParquetFile(pair_summary(lake, cache)).metadata
-    assert meta.num_row_groups >= 3
-    ranges = [
-        (meta.row_group(g).column(0).statistics.min, meta.row_group(g).column(0).statistics.max)
-        for g in range(meta.num_row_groups)
-    ]
-    assert all(a[1] <= b[0] for a, b in itertools.pairwise(ranges))  # by customer
-    low, high = ranges[len(ranges) // 2]
-    ids = pq.read_table(pair_summary(lake, cache), columns=["customer_id"])["customer_id"]
-    inside = sorted({c for c in ids.to_pylist() if low < c < high})
-    wanted = np.array([inside[0], inside[-1]], dtype=np.int64)
-    groups = accesses._groups_holding(meta, wanted)
-    assert groups == [len(ranges) // 2]  # one group of several, by its statistics
-    leaked = {int(c): set(FIELDS) for c in wanted}
-    _check(lake, cache, leaked, None, True)
+    caches = dump_caches(lake, tmp_path / "cache")
+    summary = pq.read_table(caches.summary).to_pylist()
+    with pa.memory_map(str(caches.pairs)) as source:
+        index = pa.ipc.open_file(source).read_all()
+        assert index.num_rows == len(summary)
+        customers = index.column("customer_id").to_numpy()
+        assert np.all(customers[1:] >= customers[:-1])  # what the binary search relies on
+    assert (caches.pairs.stat().st_mode & 0o777) == 0o600
+    assert (caches.totals.stat().st_mode & 0o777) == 0o600
+    people = sorted({r["actor"] for r in summary})
+    ids = [0, *sorted({r["customer_id"] for r in summary})[::7], 10**9]  # two nobody accessed
+    pairs = accesses._dump_pairs(caches.pairs, ids, accesses.NEVER, True, people)
+    expected = sorted((r["customer_id"], r["actor"]) for r in summary if r["customer_id"] in ids)
+    got = sorted(
+        (int(c), people[int(p)]) for c, p in zip(pairs.customer, pairs.person, strict=True)
+    )
+    assert got == expected
+    asked = {(r["customer_id"], r["actor"]): frozenset(r["fields"].split(",")) for r in summary}
+    for c, p, fields in zip(
+        pairs.customer.tolist(), pairs.person.tolist(), pairs.fields, strict=True
+    ):
+        assert asked[(c, people[p])] == fields
 
 
 def test_the_totals_follow_the_lake_as_the_summary_does(
@@ -155,13 +160,15 @@ def test_the_totals_follow_the_lake_as_the_summary_does(
     for day in days[len(days) // 2 :]:
         shutil.move(day, aside / day.name)
     leaked = _dump(lake, 3)
-    _, first = person_totals(lake, cache)
+    first = dump_caches(lake, cache).pairs
     _check(lake, cache, leaked, None, True)
     for day in sorted(aside.iterdir()):
         shutil.move(day, lake / day.name)  # the lake grew: new pairs, bigger volumes
-    summary, second = person_totals(lake, cache)
-    assert second != first and not first.exists()
-    assert second.stem.split("-")[-1] == summary.stem.split("-")[-1]  # one lake, one digest
+    caches = dump_caches(lake, cache)
+    assert caches.pairs != first and not first.exists()
+    digest = caches.summary.stem.split("-")[-1]  # one lake, one digest
+    assert caches.pairs.stem.endswith(digest) and caches.totals.stem.endswith(digest)
+    assert sorted((cache / "dump").iterdir()) == sorted([caches.pairs, caches.totals])
     for before in _windows(world):
         _check(lake, cache, leaked, before, True)
     files = sorted(lake.glob("day=*/*.parquet"))
@@ -187,7 +194,7 @@ def test_the_caches_step_aside_when_they_cannot_answer(
 
 
 def test_accesses_of_some_people_are_those_peoples_rows(
-    world: World, lake: Path, tmp_path: Path
+    world: World, lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     leaked = _dump(lake, 5)
     everyone = accesses_of(lake, leaked)
@@ -197,6 +204,12 @@ def test_accesses_of_some_people_are_those_peoples_rows(
     assert accesses_of(lake, leaked, people=some) == expected
     assert accesses_of(lake, leaked, cache_dir=tmp_path / "cache", people=some) == expected
     assert accesses_of(lake, leaked, people=[]) == []
+    # Customers in too many buckets: the people's own files are read instead.
+    monkeypatch.setattr(bycustomer, "worth_it", lambda _: False)
+    assert bycustomer.person_files(lake, tmp_path / "cache", some)
+    assert accesses_of(lake, leaked, cache_dir=tmp_path / "cache", people=some) == expected
+    for path in bycustomer.person_files(lake, tmp_path / "cache", some):
+        assert (path.stat().st_mode & 0o777) == 0o600
 
 
 @pytest.mark.slow
@@ -222,4 +235,4 @@ def test_reports_are_the_same_with_the_caches_and_without(
                         monkeypatch.undo()
                     assert documents[0] == documents[1]
                     assert json.loads(documents[0])["ranking"]
-        assert list((cache_dir(ws) / "people").glob("people-v*.parquet"))
+        assert list((cache_dir(ws) / "dump").glob("bycustomer-v*.arrow"))

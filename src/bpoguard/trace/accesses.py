@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -160,7 +161,6 @@ def _index(table: pa.Table) -> AccessIndex:
 
 SUMMARY_FORMAT = 2  # bumped when the summary's columns or meaning change
 _SUMMARY_PREFIX = f"pairs-v{SUMMARY_FORMAT}-"
-SUMMARY_ROW_GROUP = 16_384  # rows; a small dump reads one group per customer at most
 BARE = "*"  # in a pair's fields: a request that named no field
 
 LakeFile = tuple[str, int, int]  # path inside the lake, size, modification time (ns)
@@ -279,8 +279,6 @@ def _build(lake_dir: Path, new: Sequence[Path], base: Path | None, target: Path)
         if not parts:
             raise ValueError("nothing to summarise")  # callers check has_lake first
         union = " UNION ALL ".join(parts)
-        # Sorted by customer in small row groups: a dump's customers are read from the
-        # groups whose statistics say they hold them, not from the whole file.
         con.execute(
             "COPY (SELECT customer_id, actor, min(first_us) AS first_us, "  # noqa: S608
             "min(first_allowed_us) AS first_allowed_us, max(last_us) AS last_us, "
@@ -288,7 +286,7 @@ def _build(lake_dir: Path, new: Sequence[Path], base: Path | None, target: Path)
             "array_to_string(list_sort(list_distinct(flatten(list(f)))), ',') AS fields, "
             "array_to_string(list_sort(list_distinct(flatten(list(fa)))), ',') AS fields_allowed "
             f"FROM ({union}) GROUP BY customer_id, actor ORDER BY customer_id, actor) "
-            f"TO ? (FORMAT parquet, ROW_GROUP_SIZE {SUMMARY_ROW_GROUP})",
+            "TO ? (FORMAT parquet)",
             [tmp],
         )
         os.chmod(tmp, 0o600)  # who accessed whom: as sensitive as the lake
@@ -302,49 +300,102 @@ def _build(lake_dir: Path, new: Sequence[Path], base: Path | None, target: Path)
 
 # --- what a dump's trace reads: per-person totals and the dump's customers' pairs -----------
 
-TOTALS_FORMAT = 1
-_TOTALS_PREFIX = f"people-v{TOTALS_FORMAT}-"
+DUMP_FORMAT = 1  # bumped when the totals' or the pair index's columns change
+_TOTALS_PREFIX = f"people-v{DUMP_FORMAT}-"
+_PAIRS_PREFIX = f"bycustomer-v{DUMP_FORMAT}-"
 DAY_US = 86_400_000_000
+NEVER = 2**31 - 1  # the day of a pair's first allowed request when none was allowed
 
 
-def person_totals(lake_dir: Path, cache_dir: Path) -> tuple[Path, Path]:
-    """The pair summary and, beside it, each person's new customers per day (built if need be).
+@dataclass(frozen=True)
+class DumpCaches:
+    """The files a dump's trace reads, derived from one pair summary (named by its digest)."""
 
-    One row per person and day: how many customers the person accessed for the
-    first time that day (and first had a request allowed). A person's volume up
-    to any midnight is the sum of the days before it, whatever the window.
-    Derived from the summary and named after it, so it follows the lake as the
-    summary does. Raises OSError when the cache folder cannot be written.
+    summary: Path
+    totals: Path  # Parquet: per person and day, how many customers they first accessed
+    pairs: Path  # Arrow IPC, uncompressed, by customer: read through a memory map
+
+
+def dump_caches(lake_dir: Path, cache_dir: Path) -> DumpCaches:
+    """The pair summary and what is derived from it for dumps (built if need be).
+
+    The totals hold one row per person and day: how many customers the person
+    accessed for the first time that day (and first had a request allowed), so
+    a person's volume up to any midnight is a sum over days. The pair index
+    holds the summary's pairs by customer with day numbers and the fields asked
+    for, uncompressed: a memory map and a binary search find a customer's pairs
+    without reading the rest, so a dump costs what its customers hold, not what
+    the lake holds. Both are named after the summary and follow the lake as it
+    does. Raises OSError when the cache folder cannot be written.
     """
     summary = pair_summary(lake_dir, cache_dir)
-    folder = cache_dir / "people"
-    target = folder / summary.name.replace(_SUMMARY_PREFIX, _TOTALS_PREFIX, 1)
-    if not target.is_file():
+    folder = cache_dir / "dump"
+    digest = summary.stem.removeprefix(_SUMMARY_PREFIX)
+    caches = DumpCaches(
+        summary,
+        folder / f"{_TOTALS_PREFIX}{digest}.parquet",
+        folder / f"{_PAIRS_PREFIX}{digest}.arrow",
+    )
+    if not (caches.totals.is_file() and caches.pairs.is_file()):
         folder.mkdir(exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".people-", suffix=".parquet")
-        os.close(fd)
         con = duckdb.connect()
         try:
             con.read_parquet(str(summary)).create_view("pairs")
-            con.execute(
-                "COPY (SELECT actor, day, sum(n) AS n, sum(n_allowed) AS n_allowed FROM ("  # noqa: S608
-                f"SELECT actor, first_us // {DAY_US} AS day, 1 AS n, 0 AS n_allowed FROM pairs "
-                f"UNION ALL SELECT actor, first_allowed_us // {DAY_US}, 0, 1 FROM pairs "
-                "WHERE first_allowed_us IS NOT NULL) GROUP BY actor, day ORDER BY actor, day) "
-                "TO ? (FORMAT parquet)",
-                [tmp],
-            )
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            _write_whole_file(caches.totals, lambda tmp: _write_totals(con, tmp))
+            _write_whole_file(caches.pairs, lambda tmp: _write_pairs(con, tmp))
         finally:
             con.close()
-    for old in folder.glob(f"{_TOTALS_PREFIX}*"):
-        if old != target:
-            old.unlink(missing_ok=True)  # of a summary since superseded
-    return summary, target
+    for old in folder.iterdir():
+        if old not in (caches.totals, caches.pairs):
+            old.unlink(missing_ok=True)  # of a summary since superseded, or a failed write
+    return caches
+
+
+def _write_whole_file(target: Path, write: Callable[[str], None]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o600)  # who accessed whom: as sensitive as the lake
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_totals(con: duckdb.DuckDBPyConnection, tmp: str) -> None:
+    con.execute(
+        "COPY (SELECT actor, day, sum(n) AS n, sum(n_allowed) AS n_allowed FROM ("  # noqa: S608
+        f"SELECT actor, first_us // {DAY_US} AS day, 1 AS n, 0 AS n_allowed FROM pairs "
+        f"UNION ALL SELECT actor, first_allowed_us // {DAY_US}, 0, 1 FROM pairs "
+        "WHERE first_allowed_us IS NOT NULL) GROUP BY actor, day ORDER BY actor, day) "
+        "TO ? (FORMAT parquet)",
+        [tmp],
+    )
+
+
+def _write_pairs(con: duckdb.DuckDBPyConnection, tmp: str) -> None:
+    table = (
+        con.execute(
+            "SELECT customer_id, actor, "  # noqa: S608
+            f"CAST(first_us // {DAY_US} AS INTEGER) AS first_day, "
+            f"CAST(coalesce(first_allowed_us // {DAY_US}, {NEVER}) AS INTEGER) AS first_allowed_day, "
+            f"CAST(last_us // {DAY_US} AS INTEGER) AS last_day, "
+            f"CAST(coalesce(last_allowed_us // {DAY_US}, {NEVER}) AS INTEGER) AS last_allowed_day, "
+            "fields, coalesce(fields_allowed, '') AS fields_allowed "
+            "FROM pairs ORDER BY customer_id, actor"
+        )
+        .arrow()
+        .read_all()
+        .combine_chunks()
+    )
+    for name in ("actor", "fields", "fields_allowed"):
+        # One dictionary a column (names and field lists repeat): small, and an IPC file
+        # holds one dictionary per column, so the table is written as one batch.
+        where = table.schema.get_field_index(name)
+        table = table.set_column(where, name, pc.dictionary_encode(table[name]).combine_chunks())
+    with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=max(1, table.num_rows))
 
 
 def dump_accesses(
@@ -368,31 +419,24 @@ def dump_accesses(
     if (bound is not None and bound % DAY_US) or not has_lake(lake_dir):
         return None
     try:
-        summary, totals = person_totals(lake_dir, cache_dir)
+        caches = dump_caches(lake_dir, cache_dir)
     except OSError:
         return None
-    people, sizes = _volumes(totals, bound, include_denied)
-    suffix = "" if include_denied else "_allowed"
-    pairs = _dump_pairs(summary, sorted(leaked), bound, suffix)
-    where = {name: k for k, name in enumerate(people)}
-    actors = pairs.column("actor").combine_chunks().dictionary_encode()
-    codes = np.array([where[str(a)] for a in actors.dictionary.to_pylist()], dtype=np.int64)
-    person = codes[np.asarray(actors.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
-    customer = np.asarray(pairs.column("customer_id").to_numpy(), dtype=np.int64)
-    index = AccessIndex.from_pairs(people, person, customer)
+    day = NEVER if bound is None else bound // DAY_US
+    people, sizes = _volumes(caches.totals, day, include_denied)
+    pairs = _dump_pairs(caches.pairs, sorted(leaked), day, include_denied, people)
+    index = AccessIndex.from_pairs(people, pairs.person, pairs.customer)
     index = dataclasses.replace(index, person_size=sizes, pairs=int(sizes.sum()))
-    relevant = _relevant_pairs(lake_dir, cache_dir, pairs, person, customer, leaked, before,
-                               include_denied, people)  # fmt: skip
+    relevant = _relevant_pairs(lake_dir, cache_dir, pairs, leaked, before, include_denied, people)
     return index, relevant
 
 
-def _volumes(totals: Path, bound: int | None, include_denied: bool) -> tuple[list[str], IntArray]:
-    """People with any pair before ``bound``, in name order, and how many customers each."""
+def _volumes(totals: Path, day: int, include_denied: bool) -> tuple[list[str], IntArray]:
+    """People with any pair before ``day``, in name order, and how many customers each."""
     column = "n" if include_denied else "n_allowed"
     # pyarrow, not DuckDB: a connection costs more than this whole read (10,000 people x days).
     table = pq.read_table(totals, columns=["actor", "day", column])
-    if bound is not None:
-        table = table.filter(pc.less(table["day"], bound // DAY_US))
+    table = table.filter(pc.less(table["day"], day))
     sums = table.group_by("actor").aggregate([(column, "sum")])
     sums = sums.filter(pc.greater(sums[f"{column}_sum"], 0))
     sums = sums.take(pc.sort_indices(sums["actor"]))  # byte order, as DuckDB's ORDER BY
@@ -400,44 +444,55 @@ def _volumes(totals: Path, bound: int | None, include_denied: bool) -> tuple[lis
     return [str(a) for a in sums["actor"].to_pylist()], sizes
 
 
-def _dump_pairs(summary: Path, ids: Sequence[int], bound: int | None, suffix: str) -> pa.Table:
-    """The summary's pairs of these customers before ``bound``, from the row groups holding them."""
+@dataclass(frozen=True)
+class _Pairs:
+    """A dump's customers' pairs before the window's end, as parallel arrays."""
+
+    customer: IntArray
+    person: IntArray  # index into the people of the window
+    inside: npt.NDArray[np.bool_]  # the pair's last request is before the window's end too
+    fields: list[frozenset[str]]  # the fields of all the pair's requests
+
+
+def _dump_pairs(
+    path: Path, ids: Sequence[int], day: int, include_denied: bool, people: Sequence[str]
+) -> _Pairs:
+    """The pairs of these customers first seen before ``day``, found by binary search."""
     wanted = np.asarray(ids, dtype=np.int64)
-    columns = ["customer_id", "actor", f"first{suffix}_us", f"last{suffix}_us", f"fields{suffix}"]
-    parquet = pq.ParquetFile(summary)
-    table = parquet.read_row_groups(_groups_holding(parquet.metadata, wanted), columns=columns)
-    if table.num_rows == 0 or wanted.size == 0:
-        return table.slice(0, 0)
-    cid = np.asarray(table.column("customer_id").to_numpy(), dtype=np.int64)
-    at = np.clip(np.searchsorted(wanted, cid), 0, wanted.size - 1)
-    keep = wanted[at] == cid
-    first = table.column(f"first{suffix}_us").to_numpy(zero_copy_only=False)
-    # A pair never allowed has no first allowed time (NaN here): never before anything.
-    seen = ~np.isnan(first.astype(np.float64))
-    keep &= seen if bound is None else seen & (np.nan_to_num(first, nan=np.inf) < bound)
-    return table.filter(pa.array(keep))
-
-
-def _groups_holding(meta: pq.FileMetaData, wanted: IntArray) -> list[int]:
-    """Row groups whose customer statistics (min and max) can hold a wanted customer."""
-    groups = []
-    for g in range(meta.num_row_groups):
-        stats = meta.row_group(g).column(0).statistics
-        if stats is None or not stats.has_min_max:
-            groups.append(g)  # no statistics: read it to be sure
-            continue
-        at = int(np.searchsorted(wanted, stats.min))
-        if at < wanted.size and wanted[at] <= stats.max:
-            groups.append(g)
-    return groups
+    suffix = "" if include_denied else "_allowed"
+    with pa.memory_map(str(path)) as source:
+        table = pa.ipc.open_file(source).read_all()  # zero-copy: nothing is read yet
+        if table.num_rows == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return _Pairs(empty, empty, np.zeros(0, dtype=bool), [])
+        column = table.column("customer_id").chunk(0).to_numpy()
+        lo = np.searchsorted(column, wanted, "left")
+        count = np.searchsorted(column, wanted, "right") - lo
+        # The rows of every wanted customer: each run lo[i] .. lo[i] + count[i].
+        starts = np.repeat(lo - (np.cumsum(count) - count), count)
+        rows = starts + np.arange(int(count.sum()))
+        first = table.column(f"first{suffix}_day").chunk(0).to_numpy()[rows]
+        rows = rows[first < day]  # NEVER (never allowed) is never before anything
+        last = table.column(f"last{suffix}_day").chunk(0).to_numpy()[rows]
+        actors = table.column("actor").chunk(0)
+        fields = table.column(f"fields{suffix}").chunk(0)
+        where = {name: k for k, name in enumerate(people)}
+        # Everyone with a pair before the day has a volume, so is among the people.
+        codes = np.array([where.get(a, -1) for a in actors.dictionary.to_pylist()], np.int64)
+        sets = [frozenset(f.split(",")) for f in fields.dictionary.to_pylist()]
+        field_codes = fields.indices.to_numpy()[rows]
+        return _Pairs(
+            customer=np.asarray(column[rows], dtype=np.int64),
+            person=codes[actors.indices.to_numpy()[rows]],
+            inside=np.asarray(last < day) if day != NEVER else np.ones(rows.size, dtype=bool),
+            fields=[sets[int(k)] for k in field_codes.tolist()],
+        )
 
 
 def _relevant_pairs(
     lake_dir: Path,
     cache_dir: Path,
-    pairs: pa.Table,
-    person: IntArray,
-    customer: IntArray,
+    pairs: _Pairs,
     leaked: Mapping[int, Collection[str]],
     before: dt.datetime | None,
     include_denied: bool,
@@ -449,29 +504,23 @@ def _relevant_pairs(
     pair's last request is before the window's end, or when none of them was
     leaked; otherwise (a pair whose requests straddle the end) its rows decide.
     """
-    suffix = "" if include_denied else "_allowed"
-    bound = None if before is None else int(before.timestamp() * 1_000_000)
-    last = pairs.column(f"last{suffix}_us").to_numpy(zero_copy_only=False)
-    inside = np.ones(len(last), dtype=bool) if bound is None else last < bound
-    fields = pairs.column(f"fields{suffix}").combine_chunks().dictionary_encode()
-    field_sets = [frozenset(str(f).split(",")) for f in fields.dictionary.to_pylist()]
-    codes = fields.indices.to_numpy(zero_copy_only=False)
     relevant: dict[int, set[int]] = {int(c): set() for c in leaked}
     straddling: set[tuple[int, int]] = set()
     wanted_sets = {int(c): frozenset(f) for c, f in leaked.items()}
-    for k, (c, p) in enumerate(zip(customer.tolist(), person.tolist(), strict=True)):
-        asked = field_sets[int(codes[k])]
+    rows = zip(pairs.customer.tolist(), pairs.person.tolist(), pairs.inside.tolist(), pairs.fields,
+               strict=True)  # fmt: skip
+    for c, p, inside, asked in rows:
         if BARE not in asked and not asked & wanted_sets[c]:
             continue
-        if inside[k]:
+        if inside:
             relevant[c].add(p)
         else:
             straddling.add((p, c))
     if straddling:
         where = {name: k for k, name in enumerate(people)}
-        rows = accesses_of(lake_dir, {c for _, c in straddling}, before, include_denied,
-                           cache_dir, people={people[p] for p, _ in straddling})  # fmt: skip
-        for a in rows:
+        found = accesses_of(lake_dir, {c for _, c in straddling}, before, include_denied,
+                            cache_dir, people={people[p] for p, _ in straddling})  # fmt: skip
+        for a in found:
             p = where[a.person]
             if (p, a.customer_id) in straddling and (
                 not a.fields or wanted_sets[a.customer_id].intersection(a.fields)
@@ -555,12 +604,15 @@ def _from_buckets(
     people: Collection[str] | None = None,
 ) -> list[tuple[Any, ...]] | None:
     """The rows from the by-customer cache; None to read the lake (a read-only copy, many ids)."""
-    from bpoguard.trace.bycustomer import bucket_files, worth_it
+    from bpoguard.trace.bycustomer import bucket_files, person_files, worth_it
 
-    if not worth_it(customers):
+    if people is None and not worth_it(customers):
         return None  # most buckets: the lake itself is as quick
     try:
-        files = bucket_files(lake_dir, cache_dir, customers)
+        if people is not None and not worth_it(customers):
+            files = person_files(lake_dir, cache_dir, people)  # a few people's rows
+        else:
+            files = bucket_files(lake_dir, cache_dir, customers)
     except OSError:
         return None
     if not files:
@@ -635,13 +687,14 @@ def names(values: Sequence[str]) -> tuple[str, ...]:
 
 __all__ = [
     "Access",
+    "DumpCaches",
     "access_index",
     "accesses_of",
     "day_files",
     "dump_accesses",
+    "dump_caches",
     "first_accesses",
     "has_lake",
     "lake_files",
     "pair_summary",
-    "person_totals",
 ]

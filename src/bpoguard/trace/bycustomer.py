@@ -25,11 +25,12 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from bpoguard.trace._files import write_whole
 from bpoguard.trace.accesses import RECORD_ACTIONS, LakeFile, lake_files
 
-FORMAT = 1  # bumped when the columns or the bucketing change
+FORMAT = 2  # bumped when the columns or the bucketing change
 BUCKETS = 256
 MAX_SEGMENTS = 8
 COLUMNS = "actor, customer_id, time, action, outcome, fields, ledger_index, site_id, interaction_id"
@@ -44,6 +45,27 @@ def worth_it(customers: Collection[int]) -> bool:
     instead of 2.9 s), so a big dump reads the lake.
     """
     return len({int(c) % BUCKETS for c in customers}) <= BUCKETS // 2
+
+
+def person_buckets(people: Collection[str]) -> list[int]:
+    """The person buckets of these staff ids (an MD5 of the id, so stable everywhere)."""
+    return sorted({int.from_bytes(hashlib.md5(p.encode()).digest()[:4], "big") % BUCKETS  # noqa: S324
+                   for p in people})  # fmt: skip
+
+
+def person_files(lake_dir: Path, cache_dir: Path, people: Collection[str]) -> list[Path]:
+    """The cache files that hold every record decision by these people (built if need be).
+
+    The evidence of the few people a report shows: their rows on a big dump's
+    customers would otherwise be found by reading every customer bucket.
+    Raises OSError when the cache folder cannot be written.
+    """
+    segments = _segments(lake_dir, cache_dir)
+    found: list[Path] = []
+    for segment in segments:
+        for bucket in person_buckets(people):
+            found.extend(sorted((segment / "people" / f"bucket={bucket}").glob("*.parquet")))
+    return found
 
 
 def bucket_files(lake_dir: Path, cache_dir: Path, customers: Collection[int]) -> list[Path]:
@@ -110,6 +132,7 @@ def _build(lake_dir: Path, cache_dir: Path, files: Sequence[LakeFile]) -> Path:
         )
         produced = staging / "rows"
         produced.mkdir(exist_ok=True)  # no record decision at all: an empty segment
+        _file_by_person(con, produced, staging / "people")
         for path in produced.rglob("*.parquet"):
             os.chmod(path, 0o600)  # who accessed whom: as sensitive as the lake
         shutil.rmtree(folder, ignore_errors=True)
@@ -123,6 +146,24 @@ def _build(lake_dir: Path, cache_dir: Path, files: Sequence[LakeFile]) -> Path:
         con.close()
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _file_by_person(con: duckdb.DuckDBPyConnection, produced: Path, staging: Path) -> None:
+    """The same rows again, filed by person bucket (read from the rows just written)."""
+    written = sorted(str(p) for p in produced.rglob("*.parquet"))
+    if written:
+        con.read_parquet(written).create_view("filed")
+        names = [str(r[0]) for r in con.execute("SELECT DISTINCT actor FROM filed").fetchall()]
+        # Buckets computed here, not by DuckDB's hash (which may change between versions).
+        buckets = [person_buckets([n])[0] for n in names]
+        con.register("person_bucket", pa.table({"actor": names, "bucket": buckets}))
+        con.execute(
+            f"COPY (SELECT {COLUMNS}, bucket FROM filed JOIN person_bucket USING (actor) "  # noqa: S608
+            "ORDER BY actor, customer_id) TO ? (FORMAT parquet, PARTITION_BY (bucket))",
+            [str(staging)],
+        )
+    staging.mkdir(exist_ok=True)
+    os.replace(staging, produced / "people")
 
 
 def _drop(cache_dir: Path) -> None:
@@ -139,4 +180,4 @@ def _remove_strays(cache_dir: Path, keep: set[Path]) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-__all__ = ["BUCKETS", "MAX_SEGMENTS", "bucket_files", "worth_it"]
+__all__ = ["BUCKETS", "MAX_SEGMENTS", "bucket_files", "person_buckets", "person_files", "worth_it"]
