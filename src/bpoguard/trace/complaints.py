@@ -14,11 +14,12 @@ import csv
 import datetime as dt
 import json
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -184,6 +185,31 @@ def _resolve(
     return victims, client, unknown
 
 
+Person = tuple[str, str | None, str | None, str | None]  # staff id, team, site, shift
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What a complaints trace reads from the store, in one read transaction."""
+
+    victims: dict[int, dt.date]
+    clients: tuple[str, ...]
+    sizes: list[tuple[str, int, int, int]]  # client, customers, highest id, sum of ids
+    canaries: dict[int, str]  # every canary customer -> its client
+    staff: list[Person]
+
+    @property
+    def universe(self) -> int:
+        """Customers of the victims' clients who are not canaries: the comparison's pool."""
+        held = sum(n for c, n, _, _ in self.sizes if c in self.clients)
+        return held - sum(1 for c in self.canaries.values() if c in self.clients)
+
+    @property
+    def fingerprint(self) -> str:
+        """What the per-group counts depend on in the customers table (see firsts.counts_file)."""
+        return json.dumps([self.sizes, sorted(self.canaries)])
+
+
 def _client_sizes(conn: Connection) -> list[tuple[str, int, int, int]]:
     """(client, customers, highest id, sum of ids) per client: its sizes, and a fingerprint."""
     q = (
@@ -194,26 +220,25 @@ def _client_sizes(conn: Connection) -> list[tuple[str, int, int, int]]:
     return [(str(c), int(n), int(top), int(total)) for c, n, top, total in conn.execute(q)]
 
 
-def _canaries(conn: Connection, clients: Sequence[str]) -> set[int]:
-    q = select(m.Customer.id).where(
-        m.Customer.client_id.in_(list(clients)), m.Customer.is_canary.is_(True)
-    )
-    return {int(c) for c in conn.scalars(q)}
+def _canaries(conn: Connection) -> dict[int, str]:
+    q = select(m.Customer.id, m.Customer.client_id).where(m.Customer.is_canary.is_(True))
+    return {int(i): str(c) for i, c in conn.execute(q)}
 
 
-def _customers(ws: Workspace) -> pa.Table:
-    """Every customer's client, for building the per-group counts."""
-    with ws.store.engine.connect() as conn:
-        rows = conn.execute(select(m.Customer.id, m.Customer.client_id)).all()
+def _customers(conn: Connection) -> pa.Table:
+    """Every customer who is not a canary, with their client, for building the per-group counts."""
+    rows = conn.execute(
+        select(m.Customer.id, m.Customer.client_id).where(m.Customer.is_canary.is_(False))
+    ).all()
     return pa.table(
         {"id": pa.array([r[0] for r in rows], pa.int64()),
          "client": pa.array([r[1] for r in rows], pa.string())}
     )  # fmt: skip
 
 
-def _staff(conn: Connection) -> list[tuple[str, str | None, str | None, str | None]]:
+def _staff(conn: Connection) -> list[Person]:
     rows = conn.execute(select(m.Staff.id, m.Staff.team, m.Staff.site_id, m.Staff.shift))
-    return [(r.id, r.team, r.site_id, r.shift) for r in rows]
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
 def firsts_dir(ws: Workspace) -> Path:
@@ -227,89 +252,81 @@ def trace_complaints(ws: Workspace, path: Path, include_denied: bool = True) -> 
     with ws.store.engine.connect() as conn:
         victims, client_of, unknown = _resolve(conn, rows)
         clients = tuple(sorted(set(client_of[c] for c in victims)))
-        sizes = _client_sizes(conn) if clients else []
-        canaries = _canaries(conn, clients) if clients else set()
-        staff = _staff(conn)
-    warnings = []
-    if unknown:
-        warnings.append(f"{unknown} complaint rows name no customer we hold and were left out")
-    if not victims:
-        return ComplaintsTrace(path.name, 0, 0, clients, [], warnings)
-    universe = sum(n for c, n, _, _ in sizes if c in clients) - len(canaries)
+        warnings = []
+        if unknown:
+            warnings.append(f"{unknown} complaint rows name no customer we hold and were left out")
+        if not victims:
+            return ComplaintsTrace(path.name, 0, 0, clients, [], warnings)
+        held = _Held(victims, clients, _client_sizes(conn), _canaries(conn), _staff(conn))
+        # Still in the same read transaction: the counts, if built, match the fingerprint.
+        lines = _rank_from_cache(ws, held, lambda: _customers(conn), include_denied)
     members: dict[str, list[str]] = {}
-    for p, team, _, _ in staff:
+    for p, team, _, _ in held.staff:
         if team:
             members.setdefault(team, []).append(p)
-    lines = _rank_from_cache(ws, victims, canaries, clients, sizes, staff, universe, include_denied)
+    universe = held.universe
     return ComplaintsTrace(
         path.name, len(victims), universe - len(victims), clients, lines, warnings, members
     )
 
 
 def _rank_from_cache(
-    ws: Workspace,
-    victims: Mapping[int, dt.date],
-    canaries: set[int],
-    clients: Sequence[str],
-    sizes: Sequence[tuple[str, int, int, int]],
-    staff: Sequence[tuple[str, str | None, str | None, str | None]],
-    universe: int,
-    include_denied: bool,
+    ws: Workspace, held: _Held, customers: Callable[[], pa.Table], include_denied: bool
 ) -> list[Line]:
     """The ranking from the firsts and the per-group counts (built in a scratch folder if need be)."""
     try:
-        return _rank_in(firsts_dir(ws), ws, victims, canaries, clients, sizes, staff, universe,
-                        include_denied)  # fmt: skip
+        return _rank_in(firsts_dir(ws), ws, held, customers, include_denied)
     except OSError:
         # A read-only workspace copy: the same files, built for this trace alone.
         with tempfile.TemporaryDirectory(prefix="bpoguard-firsts-") as scratch:
-            return _rank_in(Path(scratch), ws, victims, canaries, clients, sizes, staff,
-                            universe, include_denied)  # fmt: skip
+            return _rank_in(Path(scratch), ws, held, customers, include_denied)
 
 
 def _rank_in(
     folder: Path,
     ws: Workspace,
-    victims: Mapping[int, dt.date],
-    canaries: set[int],
-    clients: Sequence[str],
-    sizes: Sequence[tuple[str, int, int, int]],
-    staff: Sequence[tuple[str, str | None, str | None, str | None]],
-    universe: int,
+    held: _Held,
+    customers: Callable[[], pa.Table],
     include_denied: bool,
 ) -> list[Line]:
     firsts = firsts_file(ws.settings.lake_dir, folder)
     if firsts is None:
         return []
-    labels = staff_labels(staff)
-    counts = counts_file(firsts, folder, labels, json.dumps(sizes), lambda: _customers(ws))
-    cutoff_day = max(victims.values()).toordinal() - _EPOCH_ORDINAL
-    report_us = {c: (d.toordinal() - _EPOCH_ORDINAL) * DAY_US for c, d in victims.items()}
-    # Counted apart: the victims, and the canaries, which are not in the comparison.
-    apart = rows_of(firsts, set(victims) | canaries, labels)
-    column = "first_us" if include_denied else "first_allowed_us"
-    times = apart.column(column).to_pylist()
-    customer = apart.column("customer_id").to_pylist()
-    totals = group_totals(counts, clients, cutoff_day, allowed_only=not include_denied)
-    n_victims = len(victims)
-    n_others = max(0, universe - sum(1 for v in victims if v not in canaries))
+    labels = staff_labels(held.staff)
+    counts = counts_file(firsts, folder, labels, held.fingerprint, customers)
+    cutoff_day = max(held.victims.values()).toordinal() - _EPOCH_ORDINAL
     cutoff_us = cutoff_day * DAY_US
+    report_us = {c: (d.toordinal() - _EPOCH_ORDINAL) * DAY_US for c, d in held.victims.items()}
+    con = duckdb.connect()
+    try:
+        apart = rows_of(con, firsts, held.victims, labels)
+        times = apart.column("first_us" if include_denied else "first_allowed_us").to_pylist()
+        customer = apart.column("customer_id").to_pylist()
+        hits: dict[str, dict[str, set[int]]] = {}
+        seen: dict[str, dict[str, set[int]]] = {}
+        for dimension in DIMENSIONS:
+            hit, pooled = hits.setdefault(dimension, {}), seen.setdefault(dimension, {})
+            labelled = apart.column(dimension).to_pylist()
+            for value, c, t in zip(labelled, customer, times, strict=True):
+                if t is None or t >= cutoff_us:
+                    continue
+                if c not in held.canaries:  # the counts hold no canary: nor does the pool
+                    pooled.setdefault(value, set()).add(c)
+                if t < report_us[c]:
+                    hit.setdefault(value, set()).add(c)
+        wanted = [(d, v) for d in DIMENSIONS for v in hits[d]]
+        totals = group_totals(con, counts, held.clients, cutoff_day, not include_denied, wanted)
+    finally:
+        con.close()
     tallies = []
     for dimension in DIMENSIONS:
-        hit: dict[str, set[int]] = {}
-        seen: dict[str, set[int]] = {}
-        for value, c, t in zip(apart.column(dimension).to_pylist(), customer, times, strict=True):
-            if t is None or t >= cutoff_us:
-                continue
-            seen.setdefault(value, set()).add(c)
-            if c in report_us and t < report_us[c]:
-                hit.setdefault(value, set()).add(c)
-        names = sorted(hit)
-        a = np.array([len(hit[v]) for v in names], dtype=np.int64)
-        c_ = np.array([totals.get((dimension, v), 0) - len(seen[v]) for v in names],
-                      dtype=np.int64)  # fmt: skip
-        tallies.append((dimension, names, a, c_))
-    return _ranked(tallies, n_victims, n_others)
+        # The victims each group accessed, and the pool's customers less the victims among them.
+        names = sorted(hits[dimension])
+        a = np.array([len(hits[dimension][v]) for v in names], dtype=np.int64)
+        others = [totals.get((dimension, v), 0) - len(seen[dimension].get(v, ())) for v in names]
+        tallies.append((dimension, names, a, np.array(others, dtype=np.int64)))
+    n_others = max(0, held.universe - sum(1 for v in held.victims if v not in held.canaries))
+    return _ranked(tallies, len(held.victims), n_others)
 
 
 @dataclass(frozen=True)

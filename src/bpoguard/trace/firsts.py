@@ -13,16 +13,17 @@ million rows a trace. Two files in ``cache/trace/firsts/`` replace that scan:
   lake, named after the lake's files with their sizes and modification times
   (as the pair summary is), rebuilt when they change. Sorted by customer, so
   the rows of a few customers are found without reading the rest.
-- ``counts-v1-<digest>.parquet``: for every group of every dimension, client
-  and UTC day, how many customers the group first accessed that day (any
-  decision, and allowed ones). It depends on the firsts and on the store (each
-  person's team, site and shift; each customer's client), so its name digests
-  the firsts' name, the staff's labels and a fingerprint of the customers.
+- ``counts-v2-<digest>.parquet``: for every group of every dimension, client
+  and UTC day, how many customers who are not canaries the group first
+  accessed that day (any decision, and allowed ones). It depends on the
+  firsts and on the store (each person's team, site and shift; each
+  customer's client; which customers are canaries), so its name digests the
+  firsts' name, the staff's labels and a fingerprint of the customers (per
+  client their count, highest id and sum of ids, and the canaries' ids).
 
 The customers of some clients a group accessed before midnight of a day are
-then a sum of counts over the days before it; a trace subtracts the victims
-and the canaries (which are not part of the comparison) from the firsts' rows
-of those few customers. Both files are written whole and are mode 0600 (who
+then a sum of counts over the days before it; a trace reads the firsts' rows
+of its victims alone, and subtracts the victims from those sums. Both files are written whole and are mode 0600 (who
 accessed whom, never a value). Deleting ``cache/`` is always safe.
 """
 
@@ -41,12 +42,14 @@ import pyarrow as pa
 from bpoguard.trace._files import write_whole
 from bpoguard.trace.accesses import RECORD_ACTIONS, has_lake, lake_files
 
-FORMAT = 1  # bumped when the columns or their meaning change
+# Bumped when a file's columns or meaning change (counts 2: canaries left out).
+FIRSTS_FORMAT, COUNTS_FORMAT = 1, 2
 DIMENSIONS = ("staff", "team", "site", "shift", "channel")
 OUTSIDE = "outside any interaction"
 DAY_US = 86_400 * 1_000_000
-_FIRSTS = f"firsts-v{FORMAT}-"
-_COUNTS = f"counts-v{FORMAT}-"
+INLINE_IDS = 2_000  # customers written into a query as constants, at most
+_FIRSTS = f"firsts-v{FIRSTS_FORMAT}-"
+_COUNTS = f"counts-v{COUNTS_FORMAT}-"
 
 # Group labels per row of the firsts, with the staff table's labels joined on the
 # person: the same strings the complaints report has always shown (an empty team
@@ -83,7 +86,7 @@ def firsts_file(lake_dir: Path, folder: Path) -> Path | None:
         return target
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     _write(target, lambda con, tmp: _build_firsts(con, [lake_dir / f[0] for f in files], tmp))
-    write_whole(target.with_suffix(".json"), json.dumps({"format": FORMAT, "files": files}))
+    write_whole(target.with_suffix(".json"), json.dumps({"format": FIRSTS_FORMAT, "files": files}))
     _drop_others(folder, _FIRSTS, target)
     return target
 
@@ -117,8 +120,9 @@ def counts_file(
 ) -> Path:
     """The per-group, client and day counts for these firsts and this store, reused or built.
 
-    ``fingerprint`` stands for the store's customers (which client each belongs to);
-    ``customers`` gives them (id, client) when the counts must be built.
+    ``fingerprint`` stands for the store's customers (which client each belongs to,
+    which are canaries); ``customers`` gives those who are not canaries (id, client)
+    when the counts must be built: the canaries are never part of the comparison.
     """
     key = json.dumps([firsts.name, _table_digest(staff), fingerprint])
     target = folder / f"{_COUNTS}{hashlib.sha256(key.encode()).hexdigest()[:24]}.parquet"
@@ -160,32 +164,44 @@ def counts_file(
     return target
 
 
-def rows_of(firsts: Path, customers: Collection[int], staff: pa.Table) -> pa.Table:
+def rows_of(
+    con: duckdb.DuckDBPyConnection, firsts: Path, customers: Collection[int], staff: pa.Table
+) -> pa.Table:
     """The firsts' rows of these customers, with every dimension's label."""
-    con = duckdb.connect()
-    try:
-        con.register("staff", staff)
+    con.register("staff", staff)
+    if len(customers) <= INLINE_IDS:
+        # Constants DuckDB checks against each row group's statistics: the firsts are
+        # sorted by customer, so only the groups that can hold them are decoded.
+        wanted = "(" + ", ".join(str(int(c)) for c in sorted(customers)) + ")"
+    else:
         con.register("wanted", pa.table({"cid": pa.array(sorted(customers), pa.int64())}))
-        con.read_parquet(str(firsts)).create_view("firsts")
-        source = "(SELECT * FROM firsts WHERE customer_id IN (SELECT cid FROM wanted))"
-        return con.execute(_LABELLED.format(source=source)).arrow().read_all()
-    finally:
-        con.close()
+        wanted = "(SELECT cid FROM wanted)"
+    source = f"(SELECT * FROM read_parquet(?) WHERE customer_id IN {wanted})"  # noqa: S608
+    return con.execute(_LABELLED.format(source=source), [str(firsts)]).arrow().read_all()
 
 
 def group_totals(
-    counts: Path, clients: Collection[str], before_day: int, allowed_only: bool
+    con: duckdb.DuckDBPyConnection,
+    counts: Path,
+    clients: Collection[str],
+    before_day: int,
+    allowed_only: bool,
+    groups: Sequence[tuple[str, str]],
 ) -> dict[tuple[str, str], int]:
-    """(dimension, group) -> customers of these clients it first accessed before a UTC day."""
-    con = duckdb.connect()
-    try:
-        rows = con.execute(
-            "SELECT dimension, value, sum(n) FROM read_parquet(?) WHERE list_contains(?, client) "
-            "AND allowed = ? AND day < ? GROUP BY 1, 2",
-            [str(counts), sorted(clients), allowed_only, before_day],
-        ).fetchall()
-    finally:
-        con.close()
+    """(dimension, group) -> customers of these clients it first accessed before a UTC day.
+
+    Canaries are not counted; ``groups`` are the (dimension, group) pairs wanted.
+    """
+    if not groups:
+        return {}
+    con.register("groups", pa.table({"dimension": [d for d, _ in groups],
+                                     "value": [v for _, v in groups]}))  # fmt: skip
+    rows = con.execute(
+        "SELECT dimension, value, sum(n) FROM read_parquet(?) SEMI JOIN groups "
+        "USING (dimension, value) WHERE list_contains(?, client) AND allowed = ? AND day < ? "
+        "GROUP BY 1, 2",
+        [str(counts), sorted(clients), allowed_only, before_day],
+    ).fetchall()
     return {(str(d), str(v)): int(n) for d, v, n in rows}
 
 
@@ -206,8 +222,8 @@ def _write(target: Path, build: Callable[[duckdb.DuckDBPyConnection, str], None]
 
 
 def _drop_others(folder: Path, prefix: str, keep: Path) -> None:
-    """Remove superseded files of one kind; a reader that has one open keeps its copy."""
-    for old in folder.glob(f"{prefix}*"):
+    """Remove superseded files of one kind, of any format; a reader that has one open keeps it."""
+    for old in folder.glob(f"{prefix.split('-')[0]}-v*"):
         if old not in (keep, keep.with_suffix(".json")):
             old.unlink(missing_ok=True)
 
