@@ -13,13 +13,48 @@ the verifier's function, which encodes it or raises its ProofError.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from bpoguard.ledger.verifier import MAX_SAFE_INTEGER, canonical_json
 
-# Built once: json.dumps with keyword arguments builds a new encoder on every call.
-_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _unserialisable(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON")  # never reached: values are plain
+
+
+def _c_encoder() -> Callable[[Any], str]:
+    """The C encoder JSONEncoder.encode builds on every call, built once.
+
+    ``JSONEncoder.encode`` makes a new ``c_make_encoder`` (and a circular-check
+    dict) each call, which cost half of encoding an entry. These are the same
+    arguments it passes (markers aside: plain values were walked already, and
+    a cycle fails that walk), so the text is the same.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the C accelerator
+        return lambda value: _ENCODER.encode(value)
+    iterencode = make(
+        None,  # markers: no circular check
+        _unserialisable,
+        json.encoder.encode_basestring,  # ensure_ascii=False
+        None,  # indent
+        ":",
+        ",",
+        True,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan (as JSONEncoder's default; plain values hold no floats)
+    )
+
+    def encode(value: Any) -> str:
+        return "".join(iterencode(value, 0))
+
+    return encode
+
+
+_ENCODE = _c_encoder()
 
 
 _SCALARS = (str, bool, type(None))

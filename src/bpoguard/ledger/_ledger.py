@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -41,7 +42,6 @@ from bpoguard.ledger._verify import Progress, VerifyReport, verify_tables
 from bpoguard.ledger.verifier import (
     ProofError,
     VerifierKey,
-    leaf_hash,
     parse_json,
 )
 from bpoguard.store.fast import run as _run
@@ -161,6 +161,23 @@ class Ledger:
             return []
         return self._append(conn, blobs)
 
+    def append_encoded_within(self, conn: Connection, blobs: Sequence[bytes]) -> list[int]:
+        """:meth:`append_within` for entries the caller has already encoded.
+
+        Each blob must be exactly ``canonical_json`` of its entry (what an auditor's
+        verifier recomputes); for writers of one fixed entry shape that fill in
+        its canonical text directly, tested against ``canonical_json``
+        (:meth:`bpoguard.audit.DecisionRecord.entry_bytes`). Anything but bytes is
+        refused.
+        """
+        checked = list(blobs)
+        for n, blob in enumerate(checked):
+            if type(blob) is not bytes:
+                raise LedgerError(f"entry {n} of the batch is a {type(blob).__name__}, not bytes")
+        if not checked:
+            return []
+        return self._append(conn, checked)
+
     def _append(self, conn: Connection, blobs: list[bytes]) -> list[int]:
         """Claim len(blobs) indexes under the write lock, then write the entries and nodes.
 
@@ -174,7 +191,7 @@ class Ledger:
             new_size = int(_run(conn, cursor, sql.claim, (n,)).fetchone()[0])
             size = new_size - n
             try:
-                leaves = [leaf_hash(blob) for blob in blobs]
+                leaves = _leaf_hashes(blobs)
                 frontier = self._edge(conn, cursor, sql, size)
                 new_nodes, stack = _merkle.extend(size, frontier, leaves)
                 rows = list(zip(range(size, new_size), blobs, strict=True))
@@ -428,6 +445,12 @@ def _checkpoint_from_row(row: Sequence[Any]) -> Checkpoint:
         time=dt.datetime.fromtimestamp(int(time), dt.UTC),
         note=str(note),
     )
+
+
+def _leaf_hashes(blobs: list[bytes]) -> list[bytes]:
+    """``leaf_hash`` of each blob (RFC 9162: SHA-256(0x00 || entry)), without a call each."""
+    sha256 = hashlib.sha256
+    return [sha256(b"\x00" + blob).digest() for blob in blobs]
 
 
 def _encode_all(entries: Iterable[Mapping[str, Any]]) -> list[bytes]:

@@ -71,14 +71,15 @@ def extend(
     stack = list(frontier)
     pos = nodes_before(size)
     new: list[tuple[int, bytes]] = []
+    add, sha256 = new.append, hashlib.sha256  # bound once: a batch completes ~2 nodes a leaf
     for leaf in leaves:
-        new.append((pos, leaf))
+        add((pos, leaf))
         pos += 1
         level, h = 0, leaf
         while stack and stack[-1][0] == level:
-            h = node_hash(stack.pop()[1], h)
+            h = sha256(b"\x01" + stack.pop()[1] + h).digest()  # node_hash, inlined
             level += 1
-            new.append((pos, h))
+            add((pos, h))
             pos += 1
         stack.append((level, h))
     return new, stack
