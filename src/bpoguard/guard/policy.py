@@ -571,7 +571,7 @@ class PolicySet:
         self._tests = plan.tests
         self._memo_size = memo_size
         self._memo: OrderedDict[Hashable, _Answer] = OrderedDict()
-        self._decided: OrderedDict[Facts, PolicyDecision] = OrderedDict()
+        self._decided: dict[Facts, PolicyDecision] = {}
 
     @classmethod
     def from_text(cls, text: str) -> PolicySet:
@@ -643,8 +643,7 @@ class PolicySet:
         size = self._memo_size
         decided = self._decided.get(facts) if size else None
         if decided is not None:
-            self._decided.move_to_end(facts)
-            return decided
+            return decided  # not moved to the end: a repeat costs one hash, oldest out first
         key = self.memo_key(facts) if size else None
         answer = self._memo.get(key) if key is not None else None
         if answer is None:
@@ -658,7 +657,9 @@ class PolicySet:
             self._memo.move_to_end(key)
         decided = self._explain(answer, facts)
         if size:
-            _remember(self._decided, facts, decided, size)
+            self._decided[facts] = decided
+            if len(self._decided) > size:
+                del self._decided[next(iter(self._decided))]  # the oldest
         return decided
 
     def decide_many(self, many: Sequence[Facts]) -> list[PolicyDecision]:
