@@ -187,7 +187,7 @@ def main() -> None:
                 continue
             walls.append(wall)
             cpus.append(used)
-            if len(walls) % 20 == 0 or trial == args.trials - 1:
+            if len(walls) % 20 == 0 or args.trials <= 10 or trial == args.trials - 1:
                 print(f"  {trial + 1} trials: {hits} hits; median {statistics.median(walls):.3f} s "
                       f"wall, {statistics.median(cpus):.3f} s CPU; load {_load()}", flush=True)  # fmt: skip
     p99 = sorted(walls)[min(len(walls) - 1, int(len(walls) * 0.99))] if walls else 0.0
