@@ -310,7 +310,7 @@ def main() -> None:
         type=int,
         default=0,
         help="also time N first views: each a new call with a customer new to the agent "
-        "(nothing memoised, budget places taken)",
+        "(no decision remembered for its facts, budget places taken; Cedar's answer may be)",
     )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
