@@ -13,6 +13,11 @@ before any time are exactly the summary's rows whose first time is earlier,
 so one scan serves every ``--first-seen``. The summary names the lake files it
 covers (path, size, modification time); when files are added, only those are
 read and merged in, and when one is changed or removed, it is rebuilt.
+
+A dump's trace reads less still (:func:`dump_accesses`): per-person daily
+totals give every volume, and the summary's pairs sorted by customer in an
+uncompressed Arrow file, read through a memory map, give the dump customers'
+pairs by binary search, so the cost follows the dump, not the lake.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ customers of a small dump means decoding every column of every row (2 s of
 CPU for 9 million rows, and it grows with the lake). This cache keeps the
 record decisions alone, with the columns a trace reads, in files by customer
 bucket (``customer_id % BUCKETS``): a dump's customers are looked for in their
-buckets only. It is kept in segments, each covering a set of lake files
+buckets only. The same rows are filed again by person bucket (an MD5 of the
+staff id), for the evidence of the few people a report shows. It is kept in segments, each covering a set of lake files
 (listed with size and modification time in the segment's manifest): new lake
 files become a new segment; past MAX_SEGMENTS, all are merged into one; when
 a file any segment covered changed or disappeared, every segment is dropped and
