@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 from sqlalchemy import select, update
 from trace_world import World
 
 from bpoguard.store import models as m
-from bpoguard.trace.accesses import first_accesses
+from bpoguard.trace import firsts
+from bpoguard.trace.accesses import first_accesses, lake_files
 from bpoguard.trace.complaints import (
     Line,
     _resolve,
@@ -161,3 +164,50 @@ def test_a_workspace_without_a_lake_ranks_nothing(world: World, tmp_path: Path) 
     with Workspace.open(home) as ws:
         result = trace_complaints(ws, world.home / "sim" / "complaints.csv")
     assert result.victims > 0 and result.lines == []
+
+
+def _table(path: Path) -> list[tuple[object, ...]]:
+    con = duckdb.connect()
+    try:
+        return con.execute("SELECT * FROM read_parquet(?) ORDER BY ALL", [str(path)]).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_new_lake_files_are_merged_into_the_firsts_as_a_build_would(
+    world: World, tmp_path: Path
+) -> None:
+    home = _copy_home(world, tmp_path / "ws")
+    path = world.home / "sim" / "complaints.csv"
+    lake = home / "lake"
+    last = sorted(lake.glob("day=*"))[-1]
+    aside = tmp_path / last.name
+    shutil.move(last, aside)
+    with Workspace.open(home) as ws:
+        trace_complaints(ws, path)
+        (before,) = firsts_dir(ws).glob("firsts-*.parquet")
+        shutil.move(aside, last)  # the day's files arrive
+        base, covered = firsts._best_base(firsts_dir(ws), set(lake_files(lake)))
+        assert base == before and len(covered) == len(lake_files(lake)) - len(list(last.iterdir()))
+        assert trace_complaints(ws, path).lines == _reference(ws, path, True)
+        (grown,) = firsts_dir(ws).glob("firsts-*.parquet")
+        assert grown != before
+        built = firsts.firsts_file(lake, tmp_path / "fresh")
+        assert built is not None and built.name == grown.name
+        assert _table(grown) == _table(built)
+
+
+def test_firsts_with_an_unfound_interaction_are_built_again_not_extended(tmp_path: Path) -> None:
+    folder = tmp_path / "firsts"
+    folder.mkdir()
+    listed = [["day=2026-03-01/a.parquet", 10, 1]]
+    for name, unresolved in (("firsts-v1-aaa", 1), ("firsts-v1-bbb", 0)):
+        (folder / f"{name}.parquet").write_bytes(b"")
+        doc = {"format": 1, "files": listed, "unresolved": unresolved}
+        (folder / f"{name}.json").write_text(json.dumps(doc))
+    files = {("day=2026-03-01/a.parquet", 10, 1), ("day=2026-03-02/b.parquet", 10, 1)}
+    base, covered = firsts._best_base(folder, files)
+    assert base == folder / "firsts-v1-bbb.parquet" and len(covered) == 1
+    (folder / "firsts-v1-bbb.parquet").unlink()
+    assert firsts._best_base(folder, files) == (None, set())

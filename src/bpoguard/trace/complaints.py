@@ -465,5 +465,5 @@ def complaints_document(trace: ComplaintsTrace) -> dict[str, Any]:
     }
 
 
-__all__ = ["ComplaintsError", "ComplaintsTrace", "Grouping", "Line", "complaints_document", "rank_groups",
-           "read_complaints", "trace_complaints"]  # fmt: skip
+__all__ = ["ComplaintsError", "ComplaintsTrace", "Grouping", "Line", "complaints_document", "firsts_dir",
+           "rank_groups", "read_complaints", "trace_complaints"]  # fmt: skip

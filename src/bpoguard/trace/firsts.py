@@ -11,8 +11,9 @@ million rows a trace. Two files in ``cache/trace/firsts/`` replace that scan:
   of the first allowed one (the channel is the purpose of the interaction the
   access was made in, or "outside any interaction"). Built by one scan of the
   lake, named after the lake's files with their sizes and modification times
-  (as the pair summary is), rebuilt when they change. Sorted by customer, so
-  the rows of a few customers are found without reading the rest.
+  (as the pair summary is): when files are added, only those are read and
+  merged in; when one changed or disappeared, it is built again. Sorted by
+  customer, so the rows of a few customers are found without reading the rest.
 - ``counts-v2-<digest>.parquet``: for every group of every dimension, client
   and UTC day, how many customers who are not canaries the group first
   accessed that day (any decision, and allowed ones). It depends on the
@@ -35,6 +36,7 @@ import os
 import tempfile
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -74,9 +76,12 @@ def staff_labels(staff: Sequence[tuple[str, str | None, str | None, str | None]]
 
 
 def firsts_file(lake_dir: Path, folder: Path) -> Path | None:
-    """The firsts of the lake as it is now, reused or built; None when the lake is empty.
+    """The firsts of the lake as it is now: reused, extended or built; None when the lake is empty.
 
-    Raises OSError when the folder cannot be written.
+    When files were only added since a firsts file was written, only those are
+    read and merged in (as the pair summary does); a changed or removed file
+    means a build from the whole lake. Raises OSError when the folder cannot be
+    written.
     """
     if not has_lake(lake_dir):
         return None
@@ -85,30 +90,94 @@ def firsts_file(lake_dir: Path, folder: Path) -> Path | None:
     if target.is_file():
         return target
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write(target, lambda con, tmp: _build_firsts(con, [lake_dir / f[0] for f in files], tmp))
-    write_whole(target.with_suffix(".json"), json.dumps({"format": FIRSTS_FORMAT, "files": files}))
+    base, covered = _best_base(folder, set(files))
+    if covered == set(files):  # a base of every file, yet another name: never extend it
+        base, covered = None, set()
+    new = [lake_dir / f[0] for f in files if f not in covered]
+    old = [lake_dir / f[0] for f in files if f in covered]
+    unresolved = [0]
+
+    def build(con: duckdb.DuckDBPyConnection, tmp: str) -> None:
+        unresolved[0] = _build_firsts(con, new, old, base, tmp)
+
+    _write(target, build)
+    manifest = {"format": FIRSTS_FORMAT, "files": files, "unresolved": unresolved[0]}
+    write_whole(target.with_suffix(".json"), json.dumps(manifest))
     _drop_others(folder, _FIRSTS, target)
     return target
 
 
-def _build_firsts(con: duckdb.DuckDBPyConnection, files: Sequence[Path], tmp: str) -> None:
-    # A relation over the file list: no path is ever written into SQL text.
-    con.read_parquet([str(f) for f in files], hive_partitioning=True, union_by_name=True
+def _best_base(folder: Path, files: set[tuple[str, int, int]]) -> tuple[Path | None, set[Any]]:
+    """The firsts file covering the most of the lake's files and nothing else, if it can grow.
+
+    One that holds accesses whose interaction it never found cannot: the opening
+    event may be in a file added since, and would change those rows' channel.
+    """
+    best: Path | None = None
+    covered: set[Any] = set()
+    for manifest in folder.glob(f"{_FIRSTS}*.json"):
+        firsts = manifest.with_suffix(".parquet")
+        try:
+            doc = json.loads(manifest.read_text(encoding="utf-8"))
+            listed = {(str(p), int(n), int(t)) for p, n, t in doc["files"]}
+            usable = doc["format"] == FIRSTS_FORMAT and int(doc["unresolved"]) == 0
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable: never trusted
+        if usable and firsts.is_file() and listed <= files and len(listed) > len(covered):
+            best, covered = firsts, listed
+    return best, covered
+
+
+def _build_firsts(
+    con: duckdb.DuckDBPyConnection,
+    new: Sequence[Path],
+    old: Sequence[Path],
+    base: Path | None,
+    tmp: str,
+) -> int:
+    """Write the firsts of ``base`` (covering ``old``) and the ``new`` files; returns how many
+    accesses name an interaction whose opening event is in no file."""
+    # Relations over the file lists: no path is ever written into SQL text.
+    con.read_parquet([str(f) for f in new], hive_partitioning=True, union_by_name=True
                      ).create_view("lake")  # fmt: skip
     actions = ", ".join(f"'{a}'" for a in RECORD_ACTIONS)
-    # Every file's purposes: an interaction's purpose is read wherever its opening event lies.
     con.execute(
-        "COPY (WITH purposes AS (SELECT interaction_id, any_value(purpose) AS purpose FROM lake "  # noqa: S608
-        "WHERE action = 'interaction.open' AND interaction_id IS NOT NULL GROUP BY 1), "
-        "acc AS (SELECT actor, customer_id, site_id, interaction_id, epoch_us(time) AS t, "
-        "outcome = 'allowed' AS allowed FROM lake WHERE source = 'guard' AND customer_id IS NOT "
-        f"NULL AND actor IS NOT NULL AND action IN ({actions})) "
-        f"SELECT acc.actor, acc.customer_id, acc.site_id, coalesce(purposes.purpose, '{OUTSIDE}') "
-        "AS purpose, min(t) AS first_us, min(t) FILTER (WHERE allowed) AS first_allowed_us "
-        "FROM acc LEFT JOIN purposes USING (interaction_id) GROUP BY 1, 2, 3, 4 "
-        "ORDER BY customer_id, actor) TO ? (FORMAT parquet)",
-        [tmp],
+        "CREATE VIEW acc AS SELECT actor, customer_id, site_id, interaction_id, "  # noqa: S608
+        "epoch_us(time) AS t, outcome = 'allowed' AS allowed FROM lake WHERE source = 'guard' "
+        f"AND customer_id IS NOT NULL AND actor IS NOT NULL AND action IN ({actions})"
     )
+    con.execute(
+        "CREATE TEMP TABLE purposes AS SELECT interaction_id, any_value(purpose) AS purpose "
+        "FROM lake WHERE action = 'interaction.open' AND interaction_id IS NOT NULL GROUP BY 1"
+    )
+    missing = (
+        "SELECT DISTINCT interaction_id FROM acc WHERE interaction_id IS NOT NULL "
+        "AND interaction_id NOT IN (SELECT interaction_id FROM purposes)"
+    )
+    if old:
+        # An interaction's purpose is read wherever its opening event lies: the new
+        # accesses of calls opened before the new files are looked for in the old ones.
+        con.read_parquet([str(f) for f in old], hive_partitioning=True, union_by_name=True
+                         ).create_view("old")  # fmt: skip
+        con.execute(
+            "INSERT INTO purposes SELECT interaction_id, any_value(purpose) FROM old "  # noqa: S608
+            f"WHERE action = 'interaction.open' AND interaction_id IN ({missing}) GROUP BY 1"
+        )
+    rows = (
+        f"SELECT acc.actor, acc.customer_id, acc.site_id, coalesce(purposes.purpose, '{OUTSIDE}') "  # noqa: S608
+        "AS purpose, min(t) AS first_us, min(t) FILTER (WHERE allowed) AS first_allowed_us "
+        "FROM acc LEFT JOIN purposes USING (interaction_id) GROUP BY 1, 2, 3, 4"
+    )
+    if base is not None:
+        con.read_parquet(str(base)).create_view("base")
+        rows = (
+            "SELECT actor, customer_id, site_id, purpose, min(first_us) AS first_us, "  # noqa: S608
+            "min(first_allowed_us) AS first_allowed_us FROM "
+            f"({rows} UNION ALL SELECT * FROM base) GROUP BY 1, 2, 3, 4"
+        )
+    con.execute(f"COPY ({rows} ORDER BY customer_id, actor) TO ? (FORMAT parquet)", [tmp])
+    found = con.execute(f"SELECT count(*) FROM ({missing})").fetchone()  # noqa: S608
+    return int(found[0]) if found else 0
 
 
 def counts_file(
