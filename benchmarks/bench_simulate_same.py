@@ -13,7 +13,9 @@ what grows with --days), then the two worlds are fingerprinted and compared:
   (file names carry the writer's random run id, so files are not compared);
 - every other table of the store, all rows sorted, except the vault's
   (``vault_*``: values are encrypted under each workspace's own keys with
-  random nonces) and ``alembic_version``;
+  random nonces) and ``alembic_version``; with --guard, the wall-clock times at
+  which the instant rules raised their alerts (``detect_alerts``: first_seen,
+  detected_at, updated_at);
 - the sim/ files (truth.json, complaints.csv, the customer files), byte for byte.
 
 Usage:
@@ -66,6 +68,8 @@ print(json.dumps({
 """
 
 SKIPPED_TABLES = ("alembic_version", "sqlite_sequence")
+# When bpoguard itself raised an alert (--guard's instant rules): the run's wall clock.
+WALL_CLOCK = {("detect_alerts", c) for c in ("first_seen", "detected_at", "updated_at")}
 BIN = Path(sys.executable).parent / "bpoguard"
 
 
@@ -104,6 +108,7 @@ def fingerprint(home: Path) -> dict[str, str]:
         columns = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
         if table == "ledger_checkpoints":
             columns = ["size", "root"]  # time and note: each workspace signs with its own key
+        columns = [c for c in columns if (table, c) not in WALL_CLOCK]
         found = db.execute(f"SELECT {','.join(columns)} FROM {table}").fetchall()  # noqa: S608
         encoded = sorted(repr(row).encode() for row in found)
         prints[f"db:{table}"] = f"{len(found)}:{_digest(encoded)}"
