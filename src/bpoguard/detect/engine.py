@@ -21,6 +21,7 @@ import ibis.expr.types as ir  # type: ignore[import-untyped]
 import pyarrow as pa
 from ibis.backends import BaseBackend  # type: ignore[import-untyped]
 
+from bpoguard import duck
 from bpoguard.errors import InputError
 
 ENGINES = ("duckdb", "spark")
@@ -87,6 +88,8 @@ class DuckDBEngine(Engine):
 
     def __init__(self, memory_limit: str | None = None, spill_dir: Path | None = None) -> None:
         self._con = ibis.duckdb.connect()
+        # No progress bar on standard output: it would break a command's --json.
+        self._con.raw_sql(duck.QUIET)
         # Day and hour are taken in UTC whatever the machine's zone.
         self._con.raw_sql("SET TimeZone = 'UTC'")
         # Results are ordered explicitly; without insertion order DuckDB's scans and

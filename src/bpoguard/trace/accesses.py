@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from bpoguard import duck
 from bpoguard.trace._files import write_whole
 from bpoguard.trace.scoring import AccessIndex, IntArray
 
@@ -93,7 +94,7 @@ def day_files(lake_dir: Path, before: dt.datetime | None = None) -> list[Path]:
 @contextmanager
 def _lake(files: Sequence[Path]) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection with a view ``lake`` over the given lake files (at least one)."""
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         # A relation over the file list: no path is ever written into SQL text.
         con.read_parquet(
@@ -202,7 +203,7 @@ def _from_summary(
     if before is not None:
         query += f" AND {column} < ?"
         params.append(int(before.timestamp() * 1_000_000))
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         # People in name order, as a scan of the lake gives them (the summary is by customer).
         return con.execute(query + " ORDER BY actor, customer_id", params).arrow().read_all()
@@ -253,7 +254,7 @@ def _build(lake_dir: Path, new: Sequence[Path], base: Path | None, target: Path)
     """Write the summary of ``base`` (an older summary) and the ``new`` lake files, whole."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".pairs-", suffix=".parquet")
     os.close(fd)
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         parts = []
         if new:
@@ -343,7 +344,7 @@ def dump_caches(lake_dir: Path, cache_dir: Path) -> DumpCaches:
     )
     if not (caches.totals.is_file() and caches.pairs.is_file()):
         folder.mkdir(exist_ok=True, mode=0o700)
-        con = duckdb.connect()
+        con = duck.connect()
         try:
             con.read_parquet(str(summary)).create_view("pairs")
             _write_whole_file(caches.totals, lambda tmp: _write_totals(con, tmp))
@@ -630,7 +631,7 @@ def _from_buckets(
     if before is not None:
         clauses.append("epoch_us(time) < ?")
         params.append(int(before.timestamp() * 1_000_000))
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.read_parquet([str(f) for f in files], union_by_name=True).create_view("lake")
         wanted = _wanted(con, customers)

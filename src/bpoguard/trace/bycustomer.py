@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from bpoguard import duck
 from bpoguard.trace._files import write_whole
 from bpoguard.trace.accesses import RECORD_ACTIONS, LakeFile, lake_files
 
@@ -119,7 +120,7 @@ def _build(lake_dir: Path, cache_dir: Path, files: Sequence[LakeFile]) -> Path:
     digest = hashlib.sha256(json.dumps(list(files)).encode("utf-8")).hexdigest()[:24]
     folder = cache_dir / f"{_PREFIX}{digest}"
     staging = Path(tempfile.mkdtemp(prefix=".rows-", dir=cache_dir))
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.read_parquet(
             [str(lake_dir / f[0]) for f in files], hive_partitioning=True, union_by_name=True

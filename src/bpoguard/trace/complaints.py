@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 from sqlalchemy import Connection, func, select
 
+from bpoguard import duck
 from bpoguard.errors import InputError
 from bpoguard.store import models as m
 from bpoguard.trace.firsts import (
@@ -297,7 +297,7 @@ def _rank_in(
     cutoff_day = max(held.victims.values()).toordinal() - _EPOCH_ORDINAL
     cutoff_us = cutoff_day * DAY_US
     report_us = {c: (d.toordinal() - _EPOCH_ORDINAL) * DAY_US for c, d in held.victims.items()}
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         apart = rows_of(con, firsts, held.victims, labels)
         times = apart.column("first_us" if include_denied else "first_allowed_us").to_pylist()

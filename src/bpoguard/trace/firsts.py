@@ -41,6 +41,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from bpoguard import duck
 from bpoguard.trace._files import write_whole
 from bpoguard.trace.accesses import RECORD_ACTIONS, has_lake, lake_files
 
@@ -278,7 +279,7 @@ def _write(target: Path, build: Callable[[duckdb.DuckDBPyConnection, str], None]
     """Run ``build`` into a temporary file beside ``target`` and rename it into place."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".firsts-", suffix=".parquet")
     os.close(fd)
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         build(con, tmp)
         os.chmod(tmp, 0o600)  # who accessed whom: as sensitive as the lake
