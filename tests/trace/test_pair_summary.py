@@ -79,6 +79,30 @@ def test_new_lake_files_are_merged_in_and_the_old_summary_goes(
         _same(access_index(lake, before, False), access_index(lake, before, False, cache))
 
 
+def test_a_summary_built_in_parts_is_the_one_built_in_one_query(
+    world: World, lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    whole = pq.read_table(pair_summary(lake, tmp_path / "whole"))
+    # Parts of a few hundred rows: many customer ranges, some of them empty.
+    monkeypatch.setattr(accesses, "ROWS_PER_PART", 300)
+    parted = pair_summary(lake, tmp_path / "parted")
+    assert pq.read_table(parted).equals(whole)
+    assert whole.num_rows > 0
+    # Brought up to date in parts too (an older summary as the base), the same again.
+    days = sorted(lake.glob("day=*"))
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for day in days[len(days) // 2 :]:
+        shutil.move(day, aside / day.name)
+    pair_summary(lake, tmp_path / "grown")
+    for day in sorted(aside.iterdir()):
+        shutil.move(day, lake / day.name)
+    assert pq.read_table(pair_summary(lake, tmp_path / "grown")).equals(whole)
+    assert not list((tmp_path / "grown").glob(".pairs-*"))  # no part left behind
+
+
 def test_a_changed_or_removed_file_means_a_rebuild(
     world: World, lake: Path, tmp_path: Path
 ) -> None:

@@ -250,51 +250,48 @@ def _best_base(cache_dir: Path, files: set[LakeFile]) -> tuple[Path | None, set[
     return best, covered
 
 
+# Rows (lake events, or pairs of an older summary) one query of the build groups at most.
+# Grouping a 90-day lake of 80 million events in one query held every pair's field lists
+# at once and ran out of memory (DuckDB stopped at 18.8 GiB); a part of the customers
+# at a time keeps a query to a few million rows whatever the lake's size.
+ROWS_PER_PART = 8_000_000
+
+
 def _build(lake_dir: Path, new: Sequence[Path], base: Path | None, target: Path) -> None:
     """Write the summary of ``base`` (an older summary) and the ``new`` lake files, whole."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".pairs-", suffix=".parquet")
     os.close(fd)
     con = duck.connect()
+    parts: list[str] = []
     try:
-        parts = []
-        if new:
-            con.read_parquet(
-                [str(p) for p in new], hive_partitioning=True, union_by_name=True
-            ).create_view("lake")
-            where, _ = _where(None, True)
-            # A request that named no field (a search, some exports) handed over the
-            # record: it is the token BARE, which every leaked field set matches.
-            parts.append(
-                "SELECT customer_id, actor, min(t) AS first_us, "  # noqa: S608
-                "min(t) FILTER (WHERE ok) AS first_allowed_us, max(t) AS last_us, "
-                "max(t) FILTER (WHERE ok) AS last_allowed_us, "
-                "list_distinct(flatten(list(toks))) AS f, "
-                "list_distinct(flatten(coalesce(list(toks) FILTER (WHERE ok), []))) AS fa "
-                "FROM (SELECT customer_id, actor, epoch_us(time) AS t, outcome = 'allowed' AS ok, "
-                f"CASE WHEN coalesce(len(fields), 0) = 0 THEN ['{BARE}'] ELSE fields END AS toks "
-                f"FROM lake WHERE {where}) GROUP BY customer_id, actor"
-            )
+        union = _summary_union(con, new, base)
+        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in new)
         if base is not None:
-            con.read_parquet(str(base)).create_view("base")
-            parts.append(
-                "SELECT customer_id, actor, first_us, first_allowed_us, last_us, last_allowed_us, "
-                "string_split(fields, ',') AS f, "
-                "CASE WHEN fields_allowed = '' THEN [] ELSE string_split(fields_allowed, ',') "
-                "END AS fa FROM base"
-            )
-        if not parts:
-            raise ValueError("nothing to summarise")  # callers check has_lake first
-        union = " UNION ALL ".join(parts)
-        con.execute(
-            "COPY (SELECT customer_id, actor, min(first_us) AS first_us, "  # noqa: S608
+            rows += pq.ParquetFile(base).metadata.num_rows
+        views = (["lake"] if new else []) + (["base"] if base is not None else [])
+        ranges = _customer_ranges(con, views, -(-rows // ROWS_PER_PART))
+        select = (
+            "SELECT customer_id, actor, min(first_us) AS first_us, "  # noqa: S608
             "min(first_allowed_us) AS first_allowed_us, max(last_us) AS last_us, "
             "max(last_allowed_us) AS last_allowed_us, "
             "array_to_string(list_sort(list_distinct(flatten(list(f)))), ',') AS fields, "
             "array_to_string(list_sort(list_distinct(flatten(list(fa)))), ',') AS fields_allowed "
-            f"FROM ({union}) GROUP BY customer_id, actor ORDER BY customer_id, actor) "
-            "TO ? (FORMAT parquet)",
-            [tmp],
+            f"FROM ({union}) "
         )
+        order = " GROUP BY customer_id, actor ORDER BY customer_id, actor"
+        if ranges is None:
+            con.execute(f"COPY ({select}{order}) TO ? (FORMAT parquet)", [tmp])
+        else:
+            # Each part is a range of customer ids, in order: one after another they are
+            # the whole summary, sorted by customer as one query would have sorted it.
+            for lo, hi in ranges:
+                fd, part = tempfile.mkstemp(dir=target.parent, prefix=".pairs-part-")
+                os.close(fd)
+                parts.append(part)
+                # Integers formatted by Python; only the file's name is a parameter.
+                bounds = f"WHERE customer_id >= {int(lo)} AND customer_id < {int(hi)}"
+                con.execute(f"COPY ({select}{bounds}{order}) TO ? (FORMAT parquet)", [part])
+            _concatenate(parts, tmp)
         os.chmod(tmp, 0o600)  # who accessed whom: as sensitive as the lake
         os.replace(tmp, target)
     except BaseException:
@@ -302,6 +299,72 @@ def _build(lake_dir: Path, new: Sequence[Path], base: Path | None, target: Path)
         raise
     finally:
         con.close()
+        for part in parts:
+            Path(part).unlink(missing_ok=True)
+
+
+def _summary_union(con: duckdb.DuckDBPyConnection, new: Sequence[Path], base: Path | None) -> str:
+    """The rows a summary groups: the new lake files' requests and the older summary's pairs."""
+    selects = []
+    if new:
+        con.read_parquet(
+            [str(p) for p in new], hive_partitioning=True, union_by_name=True
+        ).create_view("lake")
+        where, _ = _where(None, True)
+        # A request that named no field (a search, some exports) handed over the
+        # record: it is the token BARE, which every leaked field set matches.
+        selects.append(
+            "SELECT customer_id, actor, min(t) AS first_us, "  # noqa: S608
+            "min(t) FILTER (WHERE ok) AS first_allowed_us, max(t) AS last_us, "
+            "max(t) FILTER (WHERE ok) AS last_allowed_us, "
+            "list_distinct(flatten(list(toks))) AS f, "
+            "list_distinct(flatten(coalesce(list(toks) FILTER (WHERE ok), []))) AS fa "
+            "FROM (SELECT customer_id, actor, epoch_us(time) AS t, outcome = 'allowed' AS ok, "
+            f"CASE WHEN coalesce(len(fields), 0) = 0 THEN ['{BARE}'] ELSE fields END AS toks "
+            f"FROM lake WHERE {where}) GROUP BY customer_id, actor"
+        )
+    if base is not None:
+        con.read_parquet(str(base)).create_view("base")
+        selects.append(
+            "SELECT customer_id, actor, first_us, first_allowed_us, last_us, last_allowed_us, "
+            "string_split(fields, ',') AS f, "
+            "CASE WHEN fields_allowed = '' THEN [] ELSE string_split(fields_allowed, ',') "
+            "END AS fa FROM base"
+        )
+    if not selects:
+        raise ValueError("nothing to summarise")  # callers check has_lake first
+    return " UNION ALL ".join(selects)
+
+
+def _customer_ranges(
+    con: duckdb.DuckDBPyConnection, views: Sequence[str], parts: int
+) -> list[tuple[int, int]] | None:
+    """``parts`` ranges of customer ids covering every id in the views; None for one query."""
+    if parts <= 1:
+        return None
+    # The bounds from the rows themselves, not through the union's grouping.
+    bounds = " UNION ALL ".join(f"SELECT customer_id FROM {view}" for view in views)  # noqa: S608
+    row = con.execute(f"SELECT min(customer_id), max(customer_id) FROM ({bounds})").fetchone()  # noqa: S608
+    if row is None or row[0] is None or row[0] == row[1]:
+        return None
+    lo, hi = int(row[0]), int(row[1])
+    step = -(-(hi - lo + 1) // parts)
+    return [(start, start + step) for start in range(lo, hi + 1, step)]
+
+
+def _concatenate(parts: Sequence[str], target: str) -> None:
+    """One Parquet file of the parts' rows, part after part (each read whole: one part's size)."""
+    writer: pq.ParquetWriter | None = None
+    try:
+        for part in parts:
+            table = pq.read_table(part)
+            if writer is None:
+                writer = pq.ParquetWriter(target, table.schema)
+            if table.num_rows:
+                writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 # --- what a dump's trace reads: per-person totals and the dump's customers' pairs -----------
