@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bpoguard import duck
-from bpoguard.trace._files import write_whole
+from bpoguard.trace._files import write_private, write_whole
 from bpoguard.trace.scoring import AccessIndex, IntArray
 
 # Up to this many customers are written into the query as constants (see accesses_of).
@@ -259,8 +259,6 @@ ROWS_PER_PART = 8_000_000
 
 def _build(lake_dir: Path, new: Sequence[Path], base: Path | None, target: Path) -> None:
     """Write the summary of ``base`` (an older summary) and the ``new`` lake files, whole."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".pairs-", suffix=".parquet")
-    os.close(fd)
     con = duck.connect()
     parts: list[str] = []
     try:
@@ -279,9 +277,11 @@ def _build(lake_dir: Path, new: Sequence[Path], base: Path | None, target: Path)
             f"FROM ({union}) "
         )
         order = " GROUP BY customer_id, actor ORDER BY customer_id, actor"
-        if ranges is None:
-            con.execute(f"COPY ({select}{order}) TO ? (FORMAT parquet)", [tmp])
-        else:
+
+        def write(tmp: str) -> None:
+            if ranges is None:
+                con.execute(f"COPY ({select}{order}) TO ? (FORMAT parquet)", [tmp])
+                return
             # Each part is a range of customer ids, in order: one after another they are
             # the whole summary, sorted by customer as one query would have sorted it.
             for lo, hi in ranges:
@@ -292,11 +292,8 @@ def _build(lake_dir: Path, new: Sequence[Path], base: Path | None, target: Path)
                 bounds = f"WHERE customer_id >= {int(lo)} AND customer_id < {int(hi)}"
                 con.execute(f"COPY ({select}{bounds}{order}) TO ? (FORMAT parquet)", [part])
             _concatenate(parts, tmp)
-        os.chmod(tmp, 0o600)  # who accessed whom: as sensitive as the lake
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+        write_private(target, write)
     finally:
         con.close()
         for part in parts:
@@ -410,26 +407,14 @@ def dump_caches(lake_dir: Path, cache_dir: Path) -> DumpCaches:
         con = duck.connect()
         try:
             con.read_parquet(str(summary)).create_view("pairs")
-            _write_whole_file(caches.totals, lambda tmp: _write_totals(con, tmp))
-            _write_whole_file(caches.pairs, lambda tmp: _write_pairs(con, tmp))
+            write_private(caches.totals, lambda tmp: _write_totals(con, tmp))
+            write_private(caches.pairs, lambda tmp: _write_pairs(con, tmp))
         finally:
             con.close()
     for old in folder.iterdir():
         if old not in (caches.totals, caches.pairs):
             old.unlink(missing_ok=True)  # of a summary since superseded, or a failed write
     return caches
-
-
-def _write_whole_file(target: Path, write: Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o600)  # who accessed whom: as sensitive as the lake
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _write_totals(con: duckdb.DuckDBPyConnection, tmp: str) -> None:

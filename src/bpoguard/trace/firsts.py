@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,7 +40,7 @@ import duckdb
 import pyarrow as pa
 
 from bpoguard import duck
-from bpoguard.trace._files import write_whole
+from bpoguard.trace._files import write_private, write_whole
 from bpoguard.trace.accesses import RECORD_ACTIONS, has_lake, lake_files
 
 # Bumped when a file's columns or meaning change (counts 2: canaries left out).
@@ -276,17 +274,10 @@ def group_totals(
 
 
 def _write(target: Path, build: Callable[[duckdb.DuckDBPyConnection, str], None]) -> None:
-    """Run ``build`` into a temporary file beside ``target`` and rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".firsts-", suffix=".parquet")
-    os.close(fd)
+    """Run ``build`` on a fresh connection into ``target``, written whole (see write_private)."""
     con = duck.connect()
     try:
-        build(con, tmp)
-        os.chmod(tmp, 0o600)  # who accessed whom: as sensitive as the lake
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_private(target, lambda tmp: build(con, tmp))
     finally:
         con.close()
 
