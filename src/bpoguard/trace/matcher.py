@@ -246,6 +246,7 @@ class Matcher:
         # as hits come rather than sorted again for every value.
         self._order: dict[tuple[str | None, FieldType], list[Client]] = {}
         self._position = {client.id: n for n, client in enumerate(self._clients)}
+        self._country_of = {client.id: client.country for client in self._clients}
         # Answers fetched in batch for the block being matched; consulted where a
         # single look-up would otherwise be made, so the decisions do not change.
         self._prefetched: dict[tuple[str, FieldType], dict[str, tuple[int, ...]]] = {}
@@ -269,15 +270,20 @@ class Matcher:
             self._prefetched = {}
 
     def _prefetch(self, sightings: Sequence[Sighting]) -> None:
-        """Look up, per client and field, every value a block's records might ask about.
+        """Look up, per client and field, the values a block's records will ask about.
 
-        A superset of what the record-by-record search asks (every client of a
-        value's countries, not only until the first that knows it): a batch costs
-        little more for the extra values, and the search then never waits on SQL.
-        Anything it did not fetch is looked up singly, so answers never depend on it.
+        The record-by-record search asks a value of the clients of its countries in
+        the order its column has taught, stops at the first that knows it, and asks
+        a record's later values only of that client. That search is walked here in
+        rounds over the whole block: each round, every record's walk goes as far as
+        the answers known allow, the first unknown of each value is queued (as if it
+        were a hit, so that the record's later values are queued for that client),
+        and the queue is looked up in batch, one :meth:`Vault.lookup_many` per client
+        and field. A few rounds answer what the search will ask, digesting about
+        half the values of asking every client of every value's countries. The
+        walk is a prediction (the clients' order moves as hits come); anything it
+        did not fetch is looked up singly by the search, so answers never depend on it.
         """
-        # Distinct values by field and the countries whose format they fit, first.
-        kinds: defaultdict[tuple[FieldType, tuple[str, ...]], set[str]] = defaultdict(set)
         # Columns past LEARN_AFTER look up only the field types that matched in them,
         # and that set cannot grow any more (nothing else is looked up there).
         learned = {
@@ -285,31 +291,77 @@ class Matcher:
             for column, n in self._column_values.items()
             if n > LEARN_AFTER
         }
+        walks: list[list[Found]] = []
         for sighting in sightings:
-            for found in sighting.found:
-                if found.field not in INDEXED:
-                    continue
-                if found.column in learned and found.field not in learned[found.column]:
-                    continue
-                kinds[(found.field, found.countries)].add(found.canonical)
-        wanted: defaultdict[tuple[str, FieldType], set[str]] = defaultdict(set)
-        for (field_, countries), values in kinds.items():
-            for country in countries:
-                for client_id in self._in_country.get(country, ()):
-                    wanted[(client_id, field_)].update(values)
-        country_of = {client.id: client.country for client in self._clients}
-        for (client_id, field_), values in wanted.items():
-            known = self._cache.get((client_id, field_))
-            todo = sorted(values - known.keys() if known else values)
-            if not todo:
-                continue
-            # The values are validate()'s canonical forms for this client's country.
-            answers = self._vault.lookup_many(
-                self._conn, client_id, field_, todo, country_of[client_id], normalised=True
-            )
-            self._prefetched[(client_id, field_)] = {
-                value: tuple(ids) if ids else () for value, ids in answers.items()
-            }
+            wanted = [
+                found
+                for found in sighting.found
+                if found.field in INDEXED
+                and (found.column not in learned or found.field in learned[found.column])
+            ]
+            if wanted:
+                wanted.sort(key=lambda f: _STRENGTH.get(f.field, 99))  # as match() walks them
+                walks.append(wanted)
+        # The clients in the order each column and field will ask them, kept up to date
+        # with the hits of the rounds: the search's own order as of the block's start,
+        # then sorted by hits as :meth:`_promote` keeps it.
+        seen = {key: Counter(hits) for key, hits in self._client_hits.items()}
+        orders = {key: list(order) for key, order in self._order.items()}
+        default = list(self._clients)
+        cache, prefetched = self._cache, self._prefetched
+        while walks:
+            queue: defaultdict[tuple[str, FieldType], set[str]] = defaultdict(set)
+            asked: list[tuple[str, FieldType, str, tuple[str | None, FieldType]]] = []
+            unfinished: list[list[Found]] = []
+            for walk in walks:
+                within: str | None = None
+                waiting = False
+                for found in walk:
+                    route = (found.column, found.field)
+                    for client in orders.get(route, default):
+                        if client.country not in found.countries or (
+                            within is not None and client.id != within
+                        ):
+                            continue
+                        key = (client.id, found.field)
+                        ids = cache[key].get(found.canonical) if key in cache else None
+                        if ids is None:
+                            ids = prefetched.get(key, _NONE).get(found.canonical)
+                        if ids is None:
+                            queue[key].add(found.canonical)
+                            asked.append((client.id, found.field, found.canonical, route))
+                            waiting = True
+                        elif not ids:
+                            continue
+                        within = within or client.id  # a hit, or what is queued taken as one
+                        break
+                if waiting:
+                    unfinished.append(walk)
+            for (client_id, field_), values in queue.items():
+                answers = self._vault.lookup_many(
+                    self._conn,
+                    client_id,
+                    field_,
+                    sorted(values),
+                    self._country_of[client_id],
+                    normalised=True,  # validate()'s canonical forms for this client's country
+                )
+                got = prefetched.setdefault((client_id, field_), {})
+                for value in values:  # a value lookup_many left out is no customer's
+                    customers = answers.get(value)
+                    got[value] = tuple(customers) if customers else ()
+            # The hits move the clients they came from up each column's order.
+            moved: set[tuple[str | None, FieldType]] = set()
+            for client_id, field_, value, route in asked:
+                if prefetched[(client_id, field_)][value]:
+                    seen.setdefault(route, Counter())[client_id] += 1
+                    moved.add(route)
+            for route in moved:
+                hits = seen[route]
+                orders[route] = sorted(
+                    orders.get(route, default), key=lambda c: (-hits[c.id], self._position[c.id])
+                )
+            walks = unfinished
 
     def match(self, record: Cells, sighting: Sighting | None = None) -> RecordMatch:
         """Match one record to a customer, or say why it cannot be."""

@@ -17,9 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from bpoguard.errors import InputError
 from bpoguard.fields import FieldType as F
-from bpoguard.validators import validate
+from bpoguard.validators import valid_forms
 
 COUNTRIES = ("GB", "US", "IN")
 # Field types whose validation and normal form ignore the country (a card number is
@@ -255,25 +254,26 @@ def _classify(text: str, named: F | None, column: str | None) -> list[Found]:
     value = text.strip().strip(".,;:")
     if not value or len(value) > 60:
         return []
-    candidates = _candidates(value)
+    compact = _SEPARATORS.sub("", value)
+    candidates = _candidates(value, compact)
     if named is not None and named in candidates:
         candidates = [named]
     found: list[Found] = []
-    compact = _SEPARATORS.sub("", value)
     for field in candidates:
         # Dots and slashes inside numbers ("4960.9153..."): the validators strip only
         # spaces and dashes, so hand them the compact form; phones and e-mails as typed.
         text_in = value if field in (F.PHONE, F.EMAIL) or not compact.isalnum() else compact
-        by_canonical: dict[str, list[str]] = {}
         everywhere = field in SAME_IN_EVERY_COUNTRY or (
             field is F.PHONE and compact.startswith(_INTERNATIONAL)
         )
-        for country in COUNTRIES[:1] if everywhere else COUNTRIES:
-            try:
-                canonical = validate(field, text_in, country, today=_TODAY)
-            except InputError:
-                continue
-            by_canonical.setdefault(canonical, []).extend(COUNTRIES if everywhere else [country])
+        if everywhere:
+            # validate() once; valid_forms() would say the same for every country.
+            for _, canonical in valid_forms(field, text_in, COUNTRIES[:1], today=_TODAY):
+                found.append(Found(field, canonical, COUNTRIES, column))
+            continue
+        by_canonical: dict[str, list[str]] = {}
+        for country, canonical in valid_forms(field, text_in, COUNTRIES, today=_TODAY):
+            by_canonical.setdefault(canonical, []).append(country)
         for canonical, countries in by_canonical.items():
             found.append(Found(field, canonical, tuple(countries), column))
     return found
@@ -285,11 +285,13 @@ _SEPARATORS = re.compile(r"[\s\-.()/]")
 _INTERNATIONAL = ("+", "00")
 
 
-def _candidates(value: str) -> list[F]:
-    """Field types the shape of a value allows (cheap, before any validator runs)."""
+def _candidates(value: str, compact: str) -> list[F]:
+    """Field types the shape of a value allows (cheap, before any validator runs).
+
+    ``compact`` is the value without the separators of :data:`_SEPARATORS`.
+    """
     if "@" in value:
         return [F.EMAIL]
-    compact = _SEPARATORS.sub("", value)
     if compact.startswith("+"):
         return [F.PHONE] if compact[1:].isdigit() else []
     if compact.isdigit():
