@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -48,7 +49,14 @@ def _one_line(message: str) -> str:
 
 def entry() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    # The command is done and its objects freed; what is left lives until the process
+    # ends. The interpreter's last full collections would walk all of it (SQLAlchemy,
+    # numpy, the lake's readers: 0.4 s after `trace leak` on the 90-day world) only to
+    # free memory the exit frees anyway. Frozen objects are skipped by those
+    # collections; everything else about the exit (flushing, closing, atexit) is as it was.
+    gc.freeze()
+    sys.exit(code)
 
 
 __all__ = ["app", "entry", "main"]

@@ -1,0 +1,164 @@
+"""Benchmark the `bpoguard trace leak DUMP --json` command, old code against new, alternated.
+
+Each run is a fresh process, as a user starts it (`bpoguard.cli.entry`), with
+PYTHONPATH pointing at one source tree: the old one (say `git archive <commit>
+src | tar -x -C /tmp/old`) or the new one (`src`, by default). The runs alternate
+old, new, new, old, ... so that the shared machine's load falls on both alike.
+Measured from outside the child: wall seconds from spawn to reap, the child's own
+CPU seconds and peak RSS (its rusage from wait4, not the parent's). The reports
+must be the same bytes: every run's stdout is hashed, and with ``--html`` each
+tree also writes the HTML page once, after the timed runs, and those are compared.
+
+    python benchmarks/bench_trace_command.py --old /tmp/old/src --home W --dump D --runs 3
+    python benchmarks/bench_trace_command.py --old /tmp/old/src --home W --dump D --html --stages
+
+``--stages`` runs each tree once more in process with the stages timed (the import
+of the CLI, the import of the trace, trace_leak and its own stages, leak_document,
+emit_json, and the end of main to the process's exit).
+Prints medians and maxima per tree, the new/old ratios, and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_COMMAND = (
+    "import sys; from bpoguard.cli import entry; sys.argv = ['bpoguard', *sys.argv[1:]]; entry()"
+)
+
+# The lead's stage timer (session 13), run inside the child: it wraps the command's
+# parts in place and prints a mark as each ends; the last mark is printed by the parent.
+_STAGES = """
+import sys, time
+T0 = time.perf_counter()
+marks = []
+import bpoguard.cli.app
+marks.append(("import cli", time.perf_counter() - T0))
+import bpoguard.trace.leak, bpoguard.trace.report
+marks.append(("import trace", time.perf_counter() - T0))
+import bpoguard.cli._common as C, bpoguard.trace.leak as L, bpoguard.trace.report as R
+import bpoguard.cli.trace as CT
+found = {}
+def wrap(mod, name, *also):
+    f = getattr(mod, name)
+    def g(*a, **k):
+        s = time.perf_counter(); r = f(*a, **k)
+        marks.append((name, time.perf_counter() - T0, time.perf_counter() - s))
+        if name == "trace_leak": found.update(r.timings)
+        return r
+    for m in (mod, *also):
+        setattr(m, name, g)
+wrap(L, "trace_leak"); wrap(R, "leak_document"); wrap(C, "emit_json", CT)
+from bpoguard.cli import main
+sys.argv = ["bpoguard", *sys.argv[1:]]
+code = main()
+sys.stdout.flush()
+marks.append(("main returned", time.perf_counter() - T0))
+for m in marks:
+    print("  ", m[0], *(f"{x:.3f}" for x in m[1:]), file=sys.stderr)
+print("   trace_leak stages:", ", ".join(f"{k} {v:.3f}" for k, v in found.items()), file=sys.stderr)
+print(f"END {time.time():.6f}", file=sys.stderr)
+"""
+
+
+def _run(tree: Path, args: list[str], code: str = _COMMAND) -> tuple[float, float, int, str, str]:
+    """One child: wall, CPU seconds, peak RSS (KiB), the sha256 of stdout, stderr."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, *args], stdout=out, stderr=err, env=env
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        digest = hashlib.sha256(out.read()).hexdigest()
+        err.seek(0)
+        text = err.read().decode("utf-8", "replace")
+    if child.returncode != 0:
+        raise SystemExit(f"{tree}: exit {child.returncode}: {text[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, digest, text
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    """Time old and new alternately and compare their reports."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--old", type=Path, required=True, help="the old source tree (its src folder)")
+    p.add_argument("--new", type=Path, default=Path(__file__).resolve().parent.parent / "src")
+    p.add_argument("--home", type=Path, required=True, help="the workspace (only read)")
+    p.add_argument("--dump", type=Path, required=True)
+    p.add_argument("--runs", type=int, default=3, help="timed runs of each tree")
+    p.add_argument("--warm", type=int, default=1, help="untimed runs first (the page cache)")
+    p.add_argument("--html", action="store_true", help="also compare the HTML pages")
+    p.add_argument("--stages", action="store_true", help="one staged run of each tree at the end")
+    a = p.parse_args()
+    trees = {"old": a.old.resolve(), "new": a.new.resolve()}
+    argv = ["trace", "leak", str(a.dump), "--home", str(a.home), "--json"]
+    for _ in range(a.warm):
+        for tree in trees.values():
+            _run(tree, argv)
+    figures: dict[str, list[tuple[float, float, int]]] = {"old": [], "new": []}
+    digests: dict[str, set[str]] = {"old": set(), "new": set()}
+    print(f"load before: {_load()}")
+    for k in range(a.runs):
+        order = ["old", "new"] if k % 2 == 0 else ["new", "old"]
+        for name in order:
+            wall, cpu, rss, digest, _ = _run(trees[name], argv)
+            figures[name].append((wall, cpu, rss))
+            digests[name].add(digest)
+            print(
+                f"  run {k + 1} {name}: wall {wall:.2f} s, CPU {cpu:.2f} s, peak RSS {rss / 1024:.0f} MiB"
+            )
+    print(f"load after: {_load()}")
+    med = {}
+    for name, runs in figures.items():
+        walls, cpus, rsss = zip(*runs, strict=True)
+        med[name] = (statistics.median(walls), statistics.median(cpus), statistics.median(rsss))
+        print(
+            f"{name}: wall median {med[name][0]:.2f} s (max {max(walls):.2f}), CPU median "
+            f"{med[name][1]:.2f} s (max {max(cpus):.2f}), peak RSS median {med[name][2] / 1024:.0f} MiB"
+        )
+    print(
+        f"new/old: wall {med['new'][0] / med['old'][0]:.2f}, CPU {med['new'][1] / med['old'][1]:.2f}, "
+        f"peak RSS {med['new'][2] / med['old'][2]:.2f}"
+    )
+    same = len(digests["old"] | digests["new"]) == 1
+    print(f"JSON reports: {'identical bytes' if same else 'DIFFERENT'} over all runs")
+    if a.html:
+        pages = {}
+        with tempfile.TemporaryDirectory() as folder:
+            for name, tree in trees.items():
+                page = Path(folder) / f"{name}.html"
+                _run(tree, [*argv, "--html", str(page)])
+                pages[name] = page.read_bytes()
+        print(f"HTML pages: {'identical bytes' if pages['old'] == pages['new'] else 'DIFFERENT'}")
+    if a.stages:
+        for name, tree in trees.items():
+            wall, cpu, _, _, text = _run(tree, argv, _STAGES)
+            ended = time.time()
+            lines = [x for x in text.splitlines() if not x.startswith("END ")]
+            end = next(float(x.split()[1]) for x in text.splitlines() if x.startswith("END "))
+            print(
+                f"{name} stages (wall {wall:.2f} s, CPU {cpu:.2f} s; seconds from start, then own):"
+            )
+            print("\n".join(lines))
+            print(f"   main returned to process reaped: about {ended - end:.3f} s")
+    if not same:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
