@@ -28,8 +28,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from bpoguard import duck
-from bpoguard.trace._files import write_whole
+from bpoguard.trace._files import build_connection, write_whole
 from bpoguard.trace.accesses import RECORD_ACTIONS, LakeFile, lake_files
 
 FORMAT = 2  # bumped when the columns or the bucketing change
@@ -120,7 +119,19 @@ def _build(lake_dir: Path, cache_dir: Path, files: Sequence[LakeFile]) -> Path:
     digest = hashlib.sha256(json.dumps(list(files)).encode("utf-8")).hexdigest()[:24]
     folder = cache_dir / f"{_PREFIX}{digest}"
     staging = Path(tempfile.mkdtemp(prefix=".rows-", dir=cache_dir))
-    con = duck.connect()
+    with build_connection(cache_dir, ordered=False) as con:
+        _build_in(con, lake_dir, files, staging, folder)
+    return folder
+
+
+def _build_in(
+    con: duckdb.DuckDBPyConnection,
+    lake_dir: Path,
+    files: Sequence[LakeFile],
+    staging: Path,
+    folder: Path,
+) -> None:
+    """The segment of ``files`` written in ``staging``, then renamed to ``folder``."""
     try:
         con.read_parquet(
             [str(lake_dir / f[0]) for f in files], hive_partitioning=True, union_by_name=True
@@ -145,9 +156,7 @@ def _build(lake_dir: Path, cache_dir: Path, files: Sequence[LakeFile]) -> Path:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     finally:
-        con.close()
         shutil.rmtree(staging, ignore_errors=True)
-    return folder
 
 
 def _file_by_person(con: duckdb.DuckDBPyConnection, produced: Path, staging: Path) -> None:
