@@ -8,6 +8,7 @@ children) is the build's alone:
     python benchmarks/bench_trace_caches.py build --home W --out /tmp/c dump rows firsts counts
     python benchmarks/bench_trace_caches.py stages --home W --dump mixed-10000.csv --runs 3
     python benchmarks/bench_trace_caches.py compare /tmp/c-old /tmp/c-new
+    python benchmarks/bench_trace_caches.py document --home W --dump mixed-10000.csv
 
 ``build`` prints, per cache, wall and CPU seconds and the child's peak RSS.
 ``dump`` needs the pair summary in ``--out`` (built there first, or linked
@@ -18,6 +19,7 @@ pairs and volumes (``dump_accesses``) and the five shown people's rows
 (``accesses_of``). ``compare`` checks two cache folders file kind by file
 kind: the bytes, or, where the bytes legitimately differ (DuckDB's parallel
 writers order the rows of equal sort keys freely), the rows sorted.
+``document`` prints a digest of the dump's leak_document JSON (old vs new).
 
 To compare with older code, run the same script with ``PYTHONPATH`` pointing
 at an older ``src`` (``git archive COMMIT src | tar -x -C /tmp/old``). The
@@ -151,6 +153,20 @@ def stages(home: Path, dump: Path, runs: int, prepared: Path) -> None:
               f"(max {max(walls[stage]):.3f})  median CPU {statistics.median(cpus[stage]):.3f} s")  # fmt: skip
 
 
+def document(home: Path, dump: Path) -> None:
+    """The SHA-256 of the dump's leak_document JSON: run it with old and new code, compare."""
+    from bpoguard.guard.keys import KeyfileProvider
+    from bpoguard.guard.vault import Vault
+    from bpoguard.trace.leak import trace_leak
+    from bpoguard.trace.report import leak_document
+    from bpoguard.workspace import Workspace
+
+    with Workspace.open(home) as ws:
+        trace = trace_leak(ws, Vault(KeyfileProvider.from_dir(ws.settings.keys_dir)), dump)
+        text = json.dumps(leak_document(trace), indent=2, sort_keys=True)
+    print(hashlib.sha256(text.encode()).hexdigest(), len(text))
+
+
 def _rows(path: Path) -> list[tuple[Any, ...]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -234,6 +250,8 @@ def main() -> None:
         build(args.home, args.out, args.what[1:] or list(KINDS))
     elif args.what[:1] == ["stages"]:
         stages(args.home, args.dump, args.runs, args.out or Path("/tmp/bench-trace-stages.pkl"))
+    elif args.what[:1] == ["document"]:
+        document(args.home, args.dump)
     elif args.what[:1] == ["compare"] and len(args.what) == 3:
         sys.exit(1 if compare(Path(args.what[1]), Path(args.what[2])) else 0)
     else:
