@@ -60,21 +60,12 @@ AHEAD_AT = 500
 MAX_COLUMNS = 10_000
 
 _NONE: dict[str, tuple[int, ...]] = {}  # nothing prefetched for a client and field
+_NAMES = {field: field.value for field in FieldType}  # a plain dict beats Enum.value
 
 MATCHED = "matched"
 AMBIGUOUS = "ambiguous"
 PARTIAL_ONLY = "partial only"
 NOTHING = "nothing we hold"
-
-
-_STRENGTH = {
-    field: rank
-    for rank, field in enumerate(
-        (FieldType.CARD_NUMBER, FieldType.IBAN, FieldType.NINO, FieldType.PAN,
-         FieldType.PASSPORT_NUMBER, FieldType.DRIVING_LICENCE, FieldType.EMAIL,
-         FieldType.PHONE, FieldType.ACCOUNT_NUMBER)
-    )
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -342,8 +333,7 @@ class Matcher:
                 if found.field in INDEXED
                 and (found.column not in learned or found.field in learned[found.column])
             ]
-            if wanted:
-                wanted.sort(key=lambda f: _STRENGTH.get(f.field, 99))  # as match() walks them
+            if wanted:  # strongest first, as match() walks them
                 walks.append(wanted)
         # The clients in the order each column and field will ask them, kept up to date
         # with the hits of the rounds: the search's own order as of the block's start,
@@ -359,24 +349,25 @@ class Matcher:
             for walk in walks:
                 within: str | None = None
                 waiting = False
-                for found in walk:
-                    route = (found.column, found.field)
-                    for client in orders.get(route, default):
-                        if client.country not in found.countries or (
-                            within is not None and client.id != within
+                for field_, canonical, countries, column in walk:
+                    for client in orders.get((column, field_), default):
+                        client_id = client.id
+                        if client.country not in countries or (
+                            within is not None and client_id != within
                         ):
                             continue
-                        key = (client.id, found.field)
-                        ids = cache[key].get(found.canonical) if key in cache else None
+                        key = (client_id, field_)
+                        known = cache.get(key)
+                        ids = known.get(canonical) if known is not None else None
                         if ids is None:
-                            ids = prefetched.get(key, _NONE).get(found.canonical)
+                            ids = prefetched.get(key, _NONE).get(canonical)
                         if ids is None:
-                            queue[key].add(found.canonical)
-                            asked.append((client.id, found.field, found.canonical, route))
+                            queue[key].add(canonical)
+                            asked.append((client_id, field_, canonical, (column, field_)))
                             waiting = True
                         elif not ids:
                             continue
-                        within = within or client.id  # a hit, or what is queued taken as one
+                        within = within or client_id  # a hit, or what is queued taken as one
                         break
                 if waiting:
                     unfinished.append(walk)
@@ -412,40 +403,44 @@ class Matcher:
             sighting = recognise(record.cells)
         self.stats.records += 1
         self.stats.values += len(sighting.found)
-        votes: Counter[tuple[str, int]] = Counter()
+        # The full values' field types by the customer they point to; a customer's
+        # votes are how many field types point to it.
         fields_of: dict[tuple[str, int], set[str]] = {}
         within: set[str] | None = None
         # Rarest, most specific values first; once one matches, the record is a customer
         # of that client, and its other values are looked up there alone.
-        for found in sorted(sighting.found, key=lambda f: _STRENGTH.get(f.field, 99)):
+        for found in sighting.found:  # recognise() put them in that order
             hits = self._hits(found, within)
-            if hits and within is None:
+            if not hits:
+                continue
+            if within is None:
                 within = {client_id for client_id, _ in hits}
-            for client_id, customer_id in hits:
-                key = (client_id, customer_id)
-                if found.field.value not in fields_of.setdefault(key, set()):
-                    fields_of[key].add(found.field.value)
-                    votes[key] += 1
-        present = {f.value for f in sighting.fields}
-        result = self._decide(record, votes, fields_of, sighting.partials, present)
+            name = _NAMES[found.field]
+            for key in hits:
+                named = fields_of.get(key)
+                if named is None:
+                    fields_of[key] = {name}
+                else:
+                    named.add(name)
+        present = {_NAMES[f] for f in sighting.fields}
+        result = self._decide(record, fields_of, sighting.partials, present)
         self.stats.by_status[result.status] += 1
         return result
 
     def _decide(
         self,
         record: Cells,
-        votes: Counter[tuple[str, int]],
         fields_of: dict[tuple[str, int], set[str]],
         partials: list[Partial],
         present: set[str],
     ) -> RecordMatch:
         base = RecordMatch(record.number, record.where, NOTHING, fields=tuple(sorted(present)))
-        if not votes:
+        if not fields_of:
             if partials:
                 base.status = PARTIAL_ONLY
             return base
-        top = max(votes.values())
-        best = sorted(key for key, n in votes.items() if n == top)
+        top = max(map(len, fields_of.values()))
+        best = sorted(key for key, named in fields_of.items() if len(named) == top)
         checks = {key: self._check_partials(key[1], partials) for key in best[:MAX_CANDIDATES]}
         if len(best) > 1:
             # Partials narrow a tie: keep the candidates no partial contradicts.
@@ -466,51 +461,52 @@ class Matcher:
         return base
 
     def _hits(self, found: Found, within: set[str] | None = None) -> list[tuple[str, int]]:
-        if found.field not in INDEXED:
+        field_ = found.field
+        if field_ not in INDEXED:
             return []
-        hits: list[tuple[str, int]] = []
         column = found.column
-        new = column is not None and column not in self._column_values
-        if new and len(self._column_values) >= MAX_COLUMNS:
-            column = None  # a dump of endless distinct keys: learn nothing more from them
         if column is not None:
-            self._column_values[column] += 1
-            learned = self._column_values[column] > LEARN_AFTER
-            if learned and found.field not in self._column_hits.get(column, ()):
-                return hits
+            counts = self._column_values
+            n = counts.get(column, 0)
+            if n == 0 and len(counts) >= MAX_COLUMNS:
+                column = None  # a dump of endless distinct keys: learn nothing more from them
+            else:
+                counts[column] = n = n + 1
+                if n > LEARN_AFTER and field_ not in self._column_hits.get(column, ()):
+                    return []
         # Clients whose customers this column has matched before are asked first, and
         # the first client that knows the value ends the search: a value is one person's.
-        seen = self._client_hits[(column, found.field)]
-        order = self._order.get((column, found.field))
+        route = (column, field_)
+        order = self._order.get(route)
         if order is None:
-            order = self._order[(column, found.field)] = list(self._clients)
+            order = self._order[route] = list(self._clients)
+        countries, canonical = found.countries, found.canonical
         for client in order:
-            if client.country not in found.countries or (within and client.id not in within):
+            client_id = client.id
+            if client.country not in countries or (within and client_id not in within):
                 continue
-            key = (client.id, found.field)
+            key = (client_id, field_)
             cached = self._cache[key]
-            ids = cached.get(found.canonical)
+            ids = cached.get(canonical)
             if ids is None:
                 self.stats.lookups += 1
-                ids = self._prefetched.get(key, _NONE).get(found.canonical)
+                ids = self._prefetched.get(key, _NONE).get(canonical)
                 if ids is None:
                     ids = tuple(
-                        self._vault.lookup(
-                            self._conn, client.id, found.field, found.canonical, client.country
-                        )
+                        self._vault.lookup(self._conn, client_id, field_, canonical, client.country)
                     )
                 if self._cached < CACHE_LIMIT:
-                    cached[found.canonical] = ids
+                    cached[canonical] = ids
                     self._cached += 1
             if not ids:
                 continue
-            hits.extend((client.id, i) for i in ids)
             if column is not None:
-                self._column_hits.setdefault(column, set()).add(found.field)
-            seen[client.id] += 1
+                self._column_hits.setdefault(column, set()).add(field_)
+            seen = self._client_hits[route]
+            seen[client_id] += 1
             self._promote(order, seen, client)  # after the loop: the search ends here
-            break
-        return hits
+            return [(client_id, i) for i in ids]
+        return []
 
     def _promote(self, order: list[Client], seen: Counter[str], client: Client) -> None:
         """Move a client that has just had one more hit ahead of those it now outranks.
