@@ -60,6 +60,7 @@ AHEAD_AT = 500
 MAX_COLUMNS = 10_000
 
 _NONE: dict[str, tuple[int, ...]] = {}  # nothing prefetched for a client and field
+_Step = tuple[str, tuple[str, FieldType]]  # a client, and its (client, field) key
 _NAMES = {field: field.value for field in FieldType}  # a plain dict beats Enum.value
 
 MATCHED = "matched"
@@ -342,6 +343,9 @@ class Matcher:
         orders = {key: list(order) for key, order in self._order.items()}
         default = list(self._clients)
         cache, prefetched = self._cache, self._prefetched
+        # Each value's steps: the (client, cache key) pairs of its countries, in its
+        # column's order; built once a round for each column, field and countries.
+        steps_of: dict[tuple[str | None, FieldType, tuple[str, ...]], list[_Step]] = {}
         while walks:
             queue: defaultdict[tuple[str, FieldType], set[str]] = defaultdict(set)
             asked: list[tuple[str, FieldType, str, tuple[str | None, FieldType]]] = []
@@ -350,13 +354,16 @@ class Matcher:
                 within: str | None = None
                 waiting = False
                 for field_, canonical, countries, column in walk:
-                    for client in orders.get((column, field_), default):
-                        client_id = client.id
-                        if client.country not in countries or (
-                            within is not None and client_id != within
-                        ):
+                    steps = steps_of.get((column, field_, countries))
+                    if steps is None:
+                        steps = steps_of[(column, field_, countries)] = [
+                            (client.id, (client.id, field_))
+                            for client in orders.get((column, field_), default)
+                            if client.country in countries
+                        ]
+                    for client_id, key in steps:
+                        if within is not None and client_id != within:
                             continue
-                        key = (client_id, field_)
                         known = cache.get(key)
                         ids = known.get(canonical) if known is not None else None
                         if ids is None:
@@ -376,7 +383,7 @@ class Matcher:
                     self._conn,
                     client_id,
                     field_,
-                    sorted(values),
+                    values,  # in any order: each is answered alone
                     self._country_of[client_id],
                     normalised=True,  # validate()'s canonical forms for this client's country
                 )
@@ -395,6 +402,8 @@ class Matcher:
                 orders[route] = sorted(
                     orders.get(route, default), key=lambda c: (-hits[c.id], self._position[c.id])
                 )
+            if moved:
+                steps_of.clear()
             walks = unfinished
 
     def match(self, record: Cells, sighting: Sighting | None = None) -> RecordMatch:
