@@ -245,3 +245,26 @@ def test_any_json_records_are_read(records: list[dict[str, object]]) -> None:
         except DumpError:
             return  # an empty array or empty objects: nothing to read
         assert len(rows) <= max(1, len(records))
+
+
+def test_csv_cells_past_the_header_or_under_a_blank_name_are_named_as_before(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(
+        "Full Name,,CC\njo bloggs,x,4111 1111 1111 1111,  extra  ,,last\n ,, \nann,,,y\n",
+        encoding="utf-8",
+    )
+    stats = ReadStats()
+    rows = _values(path, stats)
+    assert rows == [
+        [
+            ("Full Name", "jo bloggs"),
+            (None, "x"),  # a blank header name: no column name
+            ("CC", "4111 1111 1111 1111"),
+            ("#4", "extra"),  # past the header's end: named by position, stripped
+            ("#6", "last"),
+        ],
+        [("Full Name", "ann"), ("#4", "y")],
+    ]
+    assert stats.skipped_cells == 0

@@ -279,6 +279,9 @@ def _csv(lines: Iterator[str], sample: str, stats: ReadStats) -> Iterator[Cells]
     csv.field_size_limit(MAX_LINE)
     reader = csv.reader(lines, dialect)
     header: list[str] | None = None
+    # Each position's column name: the header's, or (headerless, or past the header's
+    # end) the position itself, so that a column can still be profiled.
+    names: list[str | None] = []
     number = 0
     while True:
         try:
@@ -292,15 +295,18 @@ def _csv(lines: Iterator[str], sample: str, stats: ReadStats) -> Iterator[Cells]
             continue
         if has_header and header is None:
             header = [c.strip() for c in row]
+            names = [name or None for name in header]
             continue
         number += 1
         cells = []
         for k, cell in enumerate(row[:MAX_CELLS]):
+            if not cell:
+                continue  # most cells of a wide dump are empty: not even stripped
             value = _clip(cell, stats)
             if value is not None:
-                # Headerless columns are named by position, so a column can still be profiled.
-                name = header[k] if header is not None and k < len(header) else f"#{k + 1}"
-                cells.append((name or None, value))
+                while len(names) <= k:
+                    names.append(f"#{len(names) + 1}")
+                cells.append((names[k], value))
         yield Cells(number, f"line {reader.line_num}", tuple(cells))
 
 
