@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 import typer.main
-from rich.table import Table
 from typer import _click
 from typer.core import TyperGroup
 
@@ -147,6 +146,8 @@ def info(home: Home = DEFAULT_HOME, db: Db = None, json_out: Json = False) -> No
     if json_out:
         emit_json(document)
         return
+    from rich.table import Table  # only the table view needs it
+
     table = Table(title=f"bpoguard workspace {document['home']}", show_header=False)
     table.add_row("database", str(document["database"]))
     table.add_row("schema revision", str(document["schema_revision"]))

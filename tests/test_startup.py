@@ -1,0 +1,68 @@
+"""Start-up: what a command imports before it does anything, and what it imports later.
+
+Each check runs in a fresh interpreter, since this test process has imported
+everything already.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from scipy import stats  # type: ignore[import-untyped]
+
+from bpoguard.trace.scoring import _log_tail, warm_up
+
+# Loaded by `bpoguard trace leak` only when it needs them (or never, for --json).
+_LATER = ("scipy", "scipy.special", "rich.table", "rich.progress", "jinja2")
+
+
+def _imported_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running code."""
+    script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_the_cli_and_the_trace_import_none_of_the_later_modules() -> None:
+    held = _imported_after(
+        "import bpoguard.cli, bpoguard.cli.trace, bpoguard.trace.leak, bpoguard.trace.report"
+    )
+    assert "bpoguard.trace.scoring" in held  # the check would be empty otherwise
+    assert not held & set(_LATER)
+
+
+def test_warm_up_imports_scipy_special_in_a_thread() -> None:
+    held = _imported_after(
+        "import sys\n"
+        "from bpoguard.trace.scoring import warm_up\n"
+        "assert 'scipy.special' not in sys.modules\n"
+        "thread = warm_up()\n"
+        "assert thread.name == 'import-scipy'\n"
+        "thread.join()"
+    )
+    assert "scipy.special" in held
+
+
+def test_the_tail_is_the_same_with_the_import_warmed_or_not() -> None:
+    warm_up().join()  # already imported here: the thread finds it and ends
+    k = np.array([1, 2, 5, 40], dtype=np.int64)
+    mean = np.array([0.5, 0.01, 3.0, 0.2])
+    expected = stats.binom.logsf(k - 1, 50, mean / 50)
+    assert np.array_equal(_log_tail(k, 50, mean), expected)
+
+
+def test_help_still_lists_every_command_group() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "from bpoguard.cli import entry; entry()", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in ("init", "info", "customers", "trace", "ledger", "detect"):
+        assert name in done.stdout
