@@ -7,7 +7,14 @@ Runs :func:`bpoguard.trace.leak.trace_leak` ``--runs`` times in one process
 (per-stage wall seconds from ``LeakTrace.timings``, CPU seconds of this process
 and of any worker processes it forked, SQL statements, peak RSS), then
 ``bpoguard trace leak DUMP --json`` ``--commands`` times as a new process each
-(wall, CPU, peak RSS of the command). Prints medians and maxima. To compare two
+(wall, CPU, peak RSS of the command). Prints medians and maxima. ``--parts`` times the matching stage alone, part by
+part (waiting on the recognition worker, the prefetch, deciding records, the
+vault reads for partials, the garbage collector, minor page faults), in fresh
+processes, and with ``--old SRC`` alternates them with an old copy of the code:
+
+    python benchmarks/bench_trace_match.py --home WS --dump D --parts --old /tmp/old/src --rounds 5
+
+To compare two
 versions of the code back to back, run it twice alternating ``PYTHONPATH``
 (``git archive COMMIT src | tar -x -C /tmp/old`` and ``PYTHONPATH=/tmp/old/src``):
 it uses only what both have. The machine is shared: wall figures are
@@ -17,6 +24,8 @@ pessimistic; CPU seconds and before/after ratios say more.
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import os
 import resource
 import statistics
@@ -30,6 +39,8 @@ from sqlalchemy import event
 import bpoguard
 from bpoguard.guard.keys import KeyfileProvider
 from bpoguard.guard.vault import Vault
+from bpoguard.trace import matcher
+from bpoguard.trace.dump import ReadStats, read_dump
 from bpoguard.trace.leak import trace_leak
 from bpoguard.workspace import Workspace
 
@@ -103,6 +114,76 @@ def _commands(home: Path, dump: Path, runs: int) -> None:
           f"{max(peaks):.0f} MiB")  # fmt: skip
 
 
+def _timed(owner: object, name: str, label: str, spent: dict[str, float]) -> None:
+    """Wrap owner.name so that its wall seconds add up under label."""
+    inner = getattr(owner, name)
+
+    def timed(*args: object, **kwargs: object) -> object:
+        start = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            spent[label] = spent.get(label, 0.0) + time.perf_counter() - start
+
+    setattr(owner, name, timed)
+
+
+def _parts_child(home: Path, dump: Path, runs: int) -> None:
+    """Match the dump runs times here; print each run's parts but the first (cold) as JSON."""
+    spent: dict[str, float] = {}
+    # Names both the old and the new matcher have.
+    _timed(matcher._Recognition, "sightings", "wait", spent)
+    _timed(matcher.Matcher, "_prefetch", "prefetch", spent)
+    _timed(matcher.Matcher, "match", "decide", spent)
+    _timed(Vault, "get", "partials", spent)
+    began: list[float] = []
+
+    def _collector(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            began.append(time.perf_counter())
+        elif began:
+            spent["gc"] = spent.get("gc", 0.0) + time.perf_counter() - began.pop()
+
+    gc.callbacks.append(_collector)
+    out = []
+    with Workspace.open(home) as ws:
+        for _ in range(runs):
+            spent.clear()
+            vault = Vault(KeyfileProvider.from_dir(ws.settings.keys_dir))
+            with ws.store.engine.connect() as conn:
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                (own, kids), start = _cpu(), time.perf_counter()
+                found = matcher.Matcher(conn, vault, matcher.clients(conn))
+                records = sum(1 for _ in found.match_all(read_dump(dump, ReadStats())))
+                wall = time.perf_counter() - start
+                own2, kids2 = _cpu()
+                after = resource.getrusage(resource.RUSAGE_SELF)
+            out.append({"wall": wall, "cpu": own2 - own, "workers": kids2 - kids,
+                        "kfaults": (after.ru_minflt - usage.ru_minflt) / 1000,
+                        "records": records, **spent})  # fmt: skip
+    print(json.dumps(out[1:]))
+
+
+def _parts(home: Path, dump: Path, old: Path | None, rounds: int) -> None:
+    """Fresh processes, old and new alternated (the order swapped each round); medians."""
+    here = Path(__file__).resolve()
+    new = Path(bpoguard.__file__).resolve().parents[1]
+    codes = [("new", new)] + ([("old", old)] if old else [])
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in codes}
+    for round_ in range(rounds):
+        for name, src in codes if round_ % 2 == 0 else codes[::-1]:
+            env = dict(os.environ, PYTHONPATH=str(src))
+            argv = [sys.executable, str(here), "--home", str(home), "--dump", str(dump),
+                    "--parts-child", "3"]  # fmt: skip
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+            runs[name] += json.loads(done.stdout)
+    for name, got in runs.items():
+        keys = ["wall", "cpu", "workers", "wait", "prefetch", "decide", "partials", "gc",
+                "kfaults"]  # fmt: skip
+        medians = " ".join(f"{k} {statistics.median(r.get(k, 0.0) for r in got):.3f}" for k in keys)
+        print(f"{name}: {len(got)} warm runs, medians: {medians}")
+
+
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -110,10 +191,19 @@ def main() -> None:
     parser.add_argument("--dump", type=Path, required=True, help="the dump to trace")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--commands", type=int, default=0)
+    parser.add_argument("--parts", action="store_true", help="the matching stage, part by part")
+    parser.add_argument("--old", type=Path, help="with --parts: an old src/ to alternate with")
+    parser.add_argument("--rounds", type=int, default=3, help="with --parts: processes each")
+    parser.add_argument("--parts-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.parts_child:
+        _parts_child(args.home, args.dump, args.parts_child)
+        return
     one, five, _ = os.getloadavg()
     print(f"code: {Path(bpoguard.__file__).parent}; load {one:.2f} {five:.2f}")
-    if args.runs:
+    if args.parts:
+        _parts(args.home, args.dump, args.old, args.rounds)
+    elif args.runs:
         _in_process(args.home, args.dump, args.runs)
     if args.commands:
         _commands(args.home, args.dump, args.commands)
