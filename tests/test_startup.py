@@ -11,8 +11,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
+import typer.main
 from scipy import stats  # type: ignore[import-untyped]
 
+from bpoguard.cli.app import _COMMANDS, _LazyGroup, _load, app
 from bpoguard.trace.scoring import _log_tail, warm_up
 
 # Loaded by `bpoguard trace leak` only when it needs them (or never, for --json).
@@ -66,3 +69,34 @@ def test_help_still_lists_every_command_group() -> None:
     assert done.returncode == 0, done.stderr
     for name in ("init", "info", "customers", "trace", "ledger", "detect"):
         assert name in done.stdout
+
+
+def test_the_help_lists_the_commands_without_importing_them() -> None:
+    held = _imported_after(
+        "from bpoguard.cli import main\n"
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as text:\n"
+        "    assert main(['--help']) == 0\n"
+        "assert 'trace' in text.getvalue() and 'evaluate' in text.getvalue()"
+    )
+    loaded = {module for module, _, _ in _COMMANDS.values()} & held
+    assert not loaded
+    assert not held & {"pandas", "ibis", "faker", "pyspark"}
+
+
+@pytest.mark.parametrize("name", list(_COMMANDS))
+def test_each_listed_summary_is_the_commands_own_help(name: str) -> None:
+    real = _load(name)
+    group = typer.main.get_group(app)
+    assert isinstance(group, _LazyGroup)
+    ctx = group.make_context("bpoguard", [], resilient_parsing=True)
+    group._listing = True
+    try:
+        stand_in = group.get_command(ctx, name)
+    finally:
+        group._listing = False
+    assert stand_in is not None and stand_in is not real
+    assert (stand_in.hidden, stand_in.deprecated) == (real.hidden, real.deprecated)
+    # What `--help` prints for it, at every terminal width.
+    for limit in range(10, 300):
+        assert stand_in.get_short_help_str(limit) == real.get_short_help_str(limit)

@@ -23,7 +23,6 @@ from bpoguard.cli._progress import stages
 from bpoguard.cli.vault import provider
 from bpoguard.errors import InputError
 from bpoguard.guard.vault import Vault
-from bpoguard.trace import _files
 
 trace_app = command_group(
     "trace",
@@ -50,6 +49,8 @@ def write_whole(path: Path, text: str) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"no folder {folder} to write {path.name} into")
+    from bpoguard.trace import _files  # it brings DuckDB, which only the trace itself needs
+
     _files.write_whole(folder / path.name, text)
 
 
