@@ -100,3 +100,15 @@ def test_each_listed_summary_is_the_commands_own_help(name: str) -> None:
     # What `--help` prints for it, at every terminal width.
     for limit in range(10, 300):
         assert stand_in.get_short_help_str(limit) == real.get_short_help_str(limit)
+
+
+def test_help_and_version_import_neither_the_workspace_nor_sqlalchemy() -> None:
+    held = _imported_after(
+        "from bpoguard.cli import main\n"
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['--help']) == 0\n"
+        "    assert main(['--version']) == 0"
+    )
+    assert "bpoguard.cli.app" in held
+    assert not held & {"bpoguard.workspace", "bpoguard.store", "sqlalchemy", "cryptography"}

@@ -6,13 +6,14 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
 
-from bpoguard.workspace import Workspace
+if TYPE_CHECKING:
+    from bpoguard.workspace import Workspace
 
 # Tables and summaries go to stdout; progress bars and notes to stderr, so that
 # `--json` output on stdout is always exactly one JSON document.
@@ -55,6 +56,8 @@ def command_group(name: str, help_text: str) -> typer.Typer:
 
 def open_workspace(home: Path, db: str | None) -> Workspace:
     """Open the workspace a command was pointed at (errors are the user's to fix)."""
+    from bpoguard.workspace import Workspace  # SQLAlchemy: only for commands that open one
+
     return Workspace.open(home, db)
 
 

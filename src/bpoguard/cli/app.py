@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import importlib
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import typer.main
 from typer import _click
 from typer.core import TyperCommand, TyperGroup
 
-from bpoguard import __version__, workspace
+from bpoguard import __version__
 from bpoguard.cli._common import DEFAULT_HOME, Db, Home, Json, emit_json, err, open_workspace, out
+
+if TYPE_CHECKING:
+    from bpoguard.workspace import Workspace
+
+# The workspace (and with it SQLAlchemy, 0.35 s) is imported by the commands that open
+# one, not with the CLI: `bpoguard --help` and `--version` need neither.
 
 # Every other command lives in its own module, imported only when it is called:
 # `bpoguard trace leak` need not load Spark's, Ibis's or the simulator's imports. Name ->
@@ -181,6 +187,8 @@ def init(
     json_out: Json = False,
 ) -> None:
     """Create a workspace: config, database schema, keys and event lake. [admin]"""
+    from bpoguard import workspace
+
     result = workspace.init(home, db=db, force=force)
     if json_out:
         emit_json(
@@ -200,6 +208,8 @@ def init(
 @app.command()
 def upgrade(home: Home = DEFAULT_HOME, db: Db = None, json_out: Json = False) -> None:
     """Bring the workspace's database schema to this version; no row is lost. [admin]"""
+    from bpoguard import workspace
+
     before, after = workspace.upgrade(home, db)
     if json_out:
         emit_json({"from_revision": before, "to_revision": after})
@@ -236,7 +246,7 @@ def info(home: Home = DEFAULT_HOME, db: Db = None, json_out: Json = False) -> No
     out.print(table)
 
 
-def _counts(ws: workspace.Workspace) -> dict[str, int]:
+def _counts(ws: Workspace) -> dict[str, int]:
     from bpoguard.store import inventory
 
     with ws.store.session() as session:
