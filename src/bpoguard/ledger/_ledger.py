@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from bpoguard.workspace import Workspace
 
 EMPTY_ROOT = _merkle.EMPTY_ROOT
+BATCH = 5_000  # indexes or positions in one statement of a batch read
 Clock = Callable[[], dt.datetime]
 
 
@@ -251,6 +252,25 @@ class Ledger:
             raise LedgerError(f"entry {index} does not exist; the ledger holds {self.size()}")
         return bytes(blob)
 
+    def entries_bytes(self, indexes: Iterable[int]) -> dict[int, bytes]:
+        """:meth:`entry_bytes` of many entries at once: index -> bytes, a read per BATCH of them.
+
+        LedgerError, as :meth:`entry_bytes` raises it, for the smallest index that does
+        not exist.
+        """
+        wanted = sorted({int(i) for i in indexes})
+        found: dict[int, bytes] = {}
+        with self.store.engine.connect() as conn:
+            for start in range(0, len(wanted), BATCH):
+                # Plain SQL of ints we formatted: no bound parameter per index (see _reader).
+                listed = ",".join(str(i) for i in wanted[start : start + BATCH])
+                sql = f"SELECT idx, entry FROM ledger_entries WHERE idx IN ({listed})"  # noqa: S608
+                found.update((int(i), bytes(blob)) for i, blob in conn.exec_driver_sql(sql))
+        for index in wanted:
+            if index not in found:
+                raise LedgerError(f"entry {index} does not exist; the ledger holds {self.size()}")
+        return found
+
     def entry(self, index: int) -> dict[str, Any]:
         """Entry `index` as a JSON object."""
         value: dict[str, Any] = parse_json(self.entry_bytes(index))
@@ -295,6 +315,30 @@ class Ledger:
             ranges = [(index, index + 1), *_merkle.inclusion_ranges(index, tree_size)]
             leaf, *path = _merkle.resolve(ranges, self._reader(conn))
         return InclusionProof(index, tree_size, leaf, path)
+
+    def inclusion_proofs(
+        self, indexes: Iterable[int], tree_size: int | None = None
+    ) -> dict[int, InclusionProof]:
+        """:meth:`inclusion_proof` of many entries in one tree: index -> proof.
+
+        The stored nodes of all the proofs are read together, each once (proofs in one
+        tree share their upper nodes), a read per BATCH of them; each proof is exactly
+        the one :meth:`inclusion_proof` returns.
+        """
+        wanted = sorted({int(i) for i in indexes})
+        with self.store.engine.connect() as conn:
+            tree_size = self._check_size(conn, tree_size)
+            for index in wanted:
+                if not 0 <= index < tree_size:
+                    raise LedgerError(f"entry {index} is not in a tree of size {tree_size}")
+            ranges = {i: [(i, i + 1), *_merkle.inclusion_ranges(i, tree_size)] for i in wanted}
+            every = [r for rs in ranges.values() for r in rs]
+            hashes = iter(_merkle.resolve(every, self._batched_reader(conn)))
+        proofs: dict[int, InclusionProof] = {}
+        for index, rs in ranges.items():
+            leaf, *path = [next(hashes) for _ in rs]
+            proofs[index] = InclusionProof(index, tree_size, leaf, path)
+        return proofs
 
     def inclusion_evidence(self, index: int, checkpoint: Checkpoint) -> dict[str, bytes]:
         """The files a verifier needs for one entry: entry, proof, checkpoint, key."""
@@ -398,6 +442,18 @@ class Ledger:
             return {pos: bytes(h) for pos, h in conn.exec_driver_sql(sql)}
 
         return read
+
+    def _batched_reader(self, conn: Connection) -> _merkle.NodeReader:
+        """:meth:`_reader` for many positions: a statement per BATCH of them."""
+        read = self._reader(conn)
+
+        def batched(positions: list[int]) -> dict[int, bytes]:
+            found: dict[int, bytes] = {}
+            for start in range(0, len(positions), BATCH):
+                found.update(read(positions[start : start + BATCH]))
+            return found
+
+        return batched
 
     def _frontier(self, conn: Connection, size: int) -> list[tuple[int, bytes]]:
         """The perfect subtrees (level, hash) on the right edge of the tree of this size."""
