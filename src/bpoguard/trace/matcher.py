@@ -397,7 +397,10 @@ class Matcher:
             moved: set[tuple[str | None, FieldType]] = set()
             for client_id, field_, value, route in asked:
                 if prefetched[(client_id, field_)][value]:
-                    seen.setdefault(route, Counter())[client_id] += 1
+                    counted = seen.get(route)
+                    if counted is None:  # not setdefault: a Counter built for every hit
+                        counted = seen[route] = Counter()
+                    counted[client_id] += 1
                     moved.add(route)
             for route in moved:
                 hits = seen[route]
