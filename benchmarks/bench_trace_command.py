@@ -12,6 +12,12 @@ tree also writes the HTML page once, after the timed runs, and those are compare
     python benchmarks/bench_trace_command.py --old /tmp/old/src --home W --dump D --runs 3
     python benchmarks/bench_trace_command.py --old /tmp/old/src --home W --dump D --html --stages
 
+``--command`` times another command instead, its stdout compared the same way (start-up
+is shared by every command: `--command=--help`, `--command "info --json"`; the
+workspace is passed as `--home` where the command is not `--help` or `--version`).
+
+    python benchmarks/bench_trace_command.py --old /tmp/old/src --home W --command=--help
+
 ``--stages`` runs each tree once more in process with the stages timed (the import
 of the CLI, the import of the trace, trace_leak and its own stages, leak_document,
 emit_json, and the end of main to the process's exit).
@@ -99,14 +105,24 @@ def main() -> None:
     p.add_argument("--old", type=Path, required=True, help="the old source tree (its src folder)")
     p.add_argument("--new", type=Path, default=Path(__file__).resolve().parent.parent / "src")
     p.add_argument("--home", type=Path, required=True, help="the workspace (only read)")
-    p.add_argument("--dump", type=Path, required=True)
+    p.add_argument("--dump", type=Path, help="the dump (for trace leak, the default command)")
+    p.add_argument("--command", help="another command to time, e.g. '--help' or 'info --json'")
     p.add_argument("--runs", type=int, default=3, help="timed runs of each tree")
     p.add_argument("--warm", type=int, default=1, help="untimed runs first (the page cache)")
     p.add_argument("--html", action="store_true", help="also compare the HTML pages")
     p.add_argument("--stages", action="store_true", help="one staged run of each tree at the end")
     a = p.parse_args()
     trees = {"old": a.old.resolve(), "new": a.new.resolve()}
-    argv = ["trace", "leak", str(a.dump), "--home", str(a.home), "--json"]
+    if a.command is not None:
+        argv = a.command.split()
+        if not {"--help", "--version"} & set(argv):
+            argv += ["--home", str(a.home)]
+        if a.html or a.stages:
+            p.error("--html and --stages are for trace leak")
+    elif a.dump is None:
+        p.error("--dump is required for trace leak")
+    else:
+        argv = ["trace", "leak", str(a.dump), "--home", str(a.home), "--json"]
     for _ in range(a.warm):
         for tree in trees.values():
             _run(tree, argv)
@@ -136,7 +152,7 @@ def main() -> None:
         f"peak RSS {med['new'][2] / med['old'][2]:.2f}"
     )
     same = len(digests["old"] | digests["new"]) == 1
-    print(f"JSON reports: {'identical bytes' if same else 'DIFFERENT'} over all runs")
+    print(f"stdout: {'identical bytes' if same else 'DIFFERENT'} over all runs")
     if a.html:
         pages = {}
         with tempfile.TemporaryDirectory() as folder:
