@@ -592,10 +592,19 @@ def _volumes(totals: Path, day: int, include_denied: bool) -> tuple[list[str], I
     """People with any pair before ``day``, in name order, and how many customers each."""
     column = "n" if include_denied else "n_allowed"
     # pyarrow, not DuckDB: a connection costs more than this whole read (10,000 people x days).
-    table = pq.ParquetFile(totals).read(columns=["actor", "day", column])
+    # The names read as the file's dictionary codes: not hundreds of thousands of strings
+    # built, then hashed again to encode them (half the read).
+    reader = pq.ParquetFile(totals, read_dictionary=["actor"])
+    table = reader.read(columns=["actor", "day", column]).unify_dictionaries()
     if table.num_rows == 0:
         return [], np.zeros(0, dtype=np.int64)
-    actors = pc.dictionary_encode(table.column("actor").combine_chunks())
+    actors = table.column("actor").combine_chunks()
+    if not pa.types.is_dictionary(actors.type) or len(pc.unique(actors.dictionary)) != len(
+        actors.dictionary
+    ):  # a name under two codes would split its run in two: encode the names afresh
+        actors = pc.dictionary_encode(
+            actors.dictionary_decode() if pa.types.is_dictionary(actors.type) else actors
+        )
     days = _numbers(table.column("day").combine_chunks()).astype(np.int64)
     counts = _numbers(table.column(column).combine_chunks()).astype(np.int64)
     # The totals are sorted by person (byte order, as DuckDB's ORDER BY): a person's days are

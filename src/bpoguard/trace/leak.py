@@ -24,6 +24,7 @@ from bpoguard.guard.vault import Vault, key_status
 from bpoguard.ledger import Ledger
 from bpoguard.ledger.verifier import parse_json
 from bpoguard.store import models as m
+from bpoguard.store.fast import run as _run
 from bpoguard.trace.accesses import Access, access_index, accesses_of, dump_accesses
 from bpoguard.trace.dump import Cells, ReadStats, read_dump
 from bpoguard.trace.matcher import (
@@ -259,20 +260,27 @@ def _matched(records: Iterable[RecordMatch], progress: Progress | None) -> list[
     return kept
 
 
+REFS_CHUNK = 5_000  # customer ids in one statement of _refs
+
+
 def _refs(conn: Connection, ids: Sequence[int]) -> tuple[dict[int, tuple[str, str]], set[int]]:
     """Each customer's (client, reference), and which of them are canaries."""
     refs: dict[int, tuple[str, str]] = {}
     canaries: set[int] = set()
-    for start in range(0, len(ids), CHUNK):
-        chunk = list(ids[start : start + CHUNK])
-        rows = conn.execute(
-            select(m.Customer.id, m.Customer.client_id, m.Customer.ref, m.Customer.is_canary)
-            .where(m.Customer.id.in_(chunk))
-        )  # fmt: skip
-        for r in rows:
-            refs[r.id] = (r.client_id, r.ref)
-            if r.is_canary:
-                canaries.add(r.id)
+    cursor = conn.connection.cursor()
+    try:
+        for start in range(0, len(ids), REFS_CHUNK):
+            # Straight to the driver, the ids as integers Python formatted (no bound
+            # parameter each): through SQLAlchemy's rows, in chunks of 500, this cost
+            # 2.5 times as much for a big dump's 7,500 customers.
+            listed = ",".join(str(int(c)) for c in ids[start : start + REFS_CHUNK])
+            sql = f"SELECT id, client_id, ref, is_canary FROM customers WHERE id IN ({listed})"  # noqa: S608
+            for cid, client_id, ref, is_canary in _run(conn, cursor, sql, ()).fetchall():
+                refs[int(cid)] = (str(client_id), str(ref))
+                if is_canary:
+                    canaries.add(int(cid))
+    finally:
+        cursor.close()
     return refs, canaries
 
 
