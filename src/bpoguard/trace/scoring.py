@@ -16,6 +16,7 @@ rest, until nobody stands out.
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
 import threading
 from collections.abc import Collection, Mapping, Sequence
@@ -188,30 +189,74 @@ def attribute(
     return Attribution(tuple(chosen), others, tuple(sorted(remaining)), never, tested)
 
 
+@dataclass(frozen=True)
+class _Hits:
+    """Per dump customer (a position in the sorted dump ids), the people who count as
+    having accessed it: ``people[start[i] : start[i] + count[i]]``, in the index's order."""
+
+    people: IntArray
+    start: IntArray
+    count: IntArray
+
+
+def _ranges(start: IntArray, count: IntArray) -> IntArray:
+    """The indexes start[0] .. start[0] + count[0] - 1, then those of the next range, ..."""
+    total = int(count.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(count)
+    return np.repeat(start - (ends - count), count) + np.arange(total, dtype=np.int64)
+
+
 def _hits(
     index: AccessIndex,
     ids: IntArray,
     pos: IntArray,
     relevant: Mapping[int, Collection[int]] | None,
-) -> dict[int, IntArray]:
-    """Per accessed dump customer, the people who count as having accessed it."""
-    hits: dict[int, IntArray] = {}
-    for cid, p in zip(ids.tolist(), pos.tolist(), strict=True):
-        if p < 0:
-            continue
-        who = index.accessors_of(p)
-        if relevant is not None and cid in relevant:
-            # A customer has a handful of accessors: a set test is cheaper than np.isin's
-            # set-up, and keeps their order as np.isin did.
-            keep = relevant[cid]
-            who = np.array([w for w in who.tolist() if w in keep], dtype=np.int64)
-        hits[cid] = who
-    return hits
+) -> _Hits:
+    """Per dump customer, the people who count as having accessed it.
+
+    In arrays, not an array per customer: the dump's 255,000 person-customer pairs at
+    90 days took 0.14 s one customer at a time, a set test per pair.
+    """
+    accessed = pos[pos >= 0]
+    lo = np.zeros(ids.size, dtype=np.int64)
+    count = np.zeros(ids.size, dtype=np.int64)
+    lo[pos >= 0] = index.indptr[accessed]
+    count[pos >= 0] = index.indptr[accessed + 1] - index.indptr[accessed]
+    people = index.accessors[_ranges(lo, count)]
+    if relevant is None or not relevant or people.size == 0:
+        return _Hits(people, np.cumsum(count) - count, count)
+    # Only a customer the mapping names is narrowed to its people; the others keep all.
+    owner = np.repeat(np.arange(ids.size, dtype=np.int64), count)
+    named = np.fromiter(relevant.keys(), dtype=np.int64, count=len(relevant))
+    sizes = np.fromiter((len(v) for v in relevant.values()), dtype=np.int64, count=len(relevant))
+    allowed = np.fromiter(
+        itertools.chain.from_iterable(relevant.values()), dtype=np.int64, count=int(sizes.sum())
+    )
+    where = np.searchsorted(ids, named)
+    where = np.minimum(where, max(0, ids.size - 1))
+    known = ids[where] == named if ids.size else np.zeros(named.size, dtype=bool)
+    narrowed = np.zeros(ids.size, dtype=bool)
+    narrowed[where[known]] = True
+    # A pair is kept when its person is among its customer's: (position, person) as one key.
+    width = max(1, len(index.people))
+    allowed_owner = np.repeat(np.where(known, where, -1), sizes)
+    fits = (allowed_owner >= 0) & (allowed >= 0) & (allowed < width)
+    keys = np.sort(allowed_owner[fits] * width + allowed[fits])  # repeats do no harm
+    wanted = owner * width + people
+    found = np.searchsorted(keys, wanted)
+    found = np.minimum(found, max(0, keys.size - 1))
+    member = keys[found] == wanted if keys.size else np.zeros(wanted.size, dtype=bool)
+    keep = ~narrowed[owner] | member
+    people = people[keep]
+    count = np.bincount(owner[keep], minlength=ids.size).astype(np.int64)
+    return _Hits(people, np.cumsum(count) - count, count)
 
 
 def _scores(
     index: AccessIndex,
-    hits: Mapping[int, IntArray],
+    hits: _Hits,
     remaining: Collection[int],
     weight: npt.NDArray[np.float64],
     ids: IntArray,
@@ -222,15 +267,19 @@ def _scores(
     if not remaining:
         return []
     members = np.fromiter(remaining, dtype=np.int64)
-    where = pos[np.searchsorted(ids, members)]
+    at = np.searchsorted(ids, members)
+    where = pos[at]
     share = float(weight[where].sum())
-    lists = [hits[int(c)] for c in members]
-    people = np.concatenate(lists) if lists else np.zeros(0, dtype=np.int64)
+    # Each member's people, member after member in the set's order (the order the sums
+    # of evidence below add in, so the same bits as ever).
+    lengths = hits.count[at]
+    people = hits.people[_ranges(hits.start[at], lengths)]
     if people.size == 0:
         return []
-    owners = np.repeat(members, [len(w) for w in lists])
+    owners = np.repeat(members, lengths)
+    owned_at = np.repeat(where, lengths)
     by_person = np.argsort(people, kind="stable")
-    people, owners = people[by_person], owners[by_person]
+    people, owners, owned_at = people[by_person], owners[by_person], owned_at[by_person]
     candidates, starts, k = np.unique(people, return_index=True, return_counts=True)
     n = len(members)
     mean = index.person_size[candidates].astype(np.float64) * share
@@ -238,7 +287,7 @@ def _scores(
     # Weight of evidence: each hit counts -log2 of the chance that a person of this
     # volume touches that customer at all, so a customer few people opened counts
     # for more than one everyone serves. It orders people whose p-values tie.
-    chance = np.minimum(1.0, index.person_size[people] * weight[pos[np.searchsorted(ids, owners)]])
+    chance = np.minimum(1.0, index.person_size[people] * weight[owned_at])
     bits = np.add.reduceat(-np.log2(np.maximum(chance, 1e-300)), starts)
     order = np.lexsort((-bits, log_p))[:50]
     result = []
@@ -264,7 +313,7 @@ def _scores(
 
 def _best(
     index: AccessIndex,
-    hits: Mapping[int, IntArray],
+    hits: _Hits,
     remaining: Collection[int],
     weight: npt.NDArray[np.float64],
     ids: IntArray,
