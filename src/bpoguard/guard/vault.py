@@ -228,6 +228,9 @@ _VALUES_OF = (
 # driver and open only those asked for than to expand an IN list through SQLAlchemy
 # on every view.
 _VALUES_OF_CUSTOMER = Prepared(_VALUES_OF)
+# One field of one customer (a reveal, a check of a partial value in a dump): its one
+# row by the primary key, not the dozen read and converted for the one opened.
+_VALUE_OF_CUSTOMER = Prepared(_VALUES_OF.where(vault_values.c.field == bindparam("field")))
 _LOOKUP = select(vault_index.c.customer_id).where(
     vault_index.c.client_id == bindparam("client_id"),
     vault_index.c.field == bindparam("field"),
@@ -376,10 +379,13 @@ class Vault:
         if not fields:
             return {}
         wanted = _names(fields if isinstance(fields, tuple) else tuple(fields))
+        if len(wanted) == 1:
+            (only,) = wanted
+            rows = _VALUE_OF_CUSTOMER.all(conn, {"customer_id": customer_id, "field": only})
+        else:
+            rows = _VALUES_OF_CUSTOMER.all(conn, {"customer_id": customer_id})
         found: dict[FieldType, str] = {}
-        for name, version, blob, client_id, wrapped in _VALUES_OF_CUSTOMER.all(
-            conn, {"customer_id": customer_id}
-        ):
+        for name, version, blob, client_id, wrapped in rows:
             field_ = wanted.get(name)
             if field_ is None:
                 continue
