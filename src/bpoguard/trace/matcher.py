@@ -44,8 +44,9 @@ BLOCK = 5_000
 # after it is twice the one before, up to BLOCK. Recognising a record costs a little
 # less than deciding it, so the worker recognising block k+1 is nearly done when this
 # process has decided block k, and yet there are few workers: each fork costs this
-# process some thousands of copy-on-write page faults (a third larger each, 1,000 to
-# 5,000 takes six forks instead of three, and measured no faster on two shared cores).
+# process some thousands of copy-on-write page faults (blocks a third larger each, from
+# 600, took six forks instead of three on a 10,000-record dump and measured no faster on
+# two shared cores under load).
 # The first block is large enough that a column has taught which field types match in
 # it (LEARN_AFTER) before the next blocks look up only those.
 FIRST_BLOCK = 1_000
