@@ -14,6 +14,7 @@ import datetime as dt
 import gc
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from bpoguard.guard.vault import Vault, key_status
-from bpoguard.ledger import Ledger
+from bpoguard.ledger import Checkpoint, Ledger
 from bpoguard.ledger.verifier import parse_json
 from bpoguard.store import models as m
 from bpoguard.store.fast import run as _run
@@ -116,18 +117,29 @@ def _after_match(
     clock.lap("access index")
     attribution = attribute(index, found.ids, relevant)
     shown = attribution.ranking[:EVIDENCE_FOR]
-    if read is not None:
-        # Whole rows only for the people a report shows, on the records they explain.
-        wanted = {c for s in shown for c in s.records}
-        details = accesses_of(lake, wanted, window_end, options.include_denied, cache,
-                              people={s.person for s in shown})  # fmt: skip
+    clock.lap("accesses")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trace-rows") as pool:
+        rows = None
+        if read is not None:
+            # Whole rows only for the people a report shows, on the records they explain,
+            # read by DuckDB in a thread (it leaves the interpreter's lock while it scans)
+            # while this one reads what does not depend on them from the database.
+            wanted = {c for s in shown for c in s.records}
+            rows = pool.submit(accesses_of, lake, wanted, window_end, options.include_denied,
+                               cache, people={s.person for s in shown})  # fmt: skip
+        with ws.store.engine.connect() as conn:
+            refs, canaries = _refs(conn, found.ids)
+            hits = _canary_hits(conn, canaries, refs, window_end) if canaries else []
+            named = [p for h in hits for p in h["named"]]
+            staff = _staff(conn, [s.person for s in attribution.ranking] + named)
+        head = _head(ws)
+        clock.lap("customers")
+        if rows is not None:
+            details = rows.result()
     clock.lap("accesses")
     evidence = _evidence(details, shown)
-    named = [p for h in found.hits for p in h["named"]]
-    with ws.store.engine.connect() as conn:
-        staff = _staff(conn, [s.person for s in attribution.ranking] + named)
     clock.lap("scoring")
-    ledger = _proofs(ws, evidence)
+    ledger = _proofs(head, evidence)
     clock.lap("proofs")
     return LeakTrace(
         dump_name=path.name,
@@ -136,8 +148,8 @@ def _after_match(
         window_end=window_end,
         counts=found.counts,
         records=found.kept,
-        refs=found.refs,
-        canary_hits=found.hits,
+        refs=refs,
+        canary_hits=hits,
         attribution=attribution,
         staff=staff,
         evidence=evidence,
@@ -204,8 +216,6 @@ class _Found:
     kept: list[RecordMatch]
     counts: dict[str, int]
     ids: list[int]
-    refs: dict[int, tuple[str, str]]
-    hits: list[dict[str, Any]]
     vault_empty: bool
 
 
@@ -219,7 +229,7 @@ def _match(
     progress: Progress | None,
     clock: _Clock,
 ) -> _Found:
-    """Read and match the dump; the customers found, their references and any canaries."""
+    """Read and match the dump: the records kept, the counts and the customers found."""
     with ws.store.engine.connect() as conn:
         matcher = Matcher(conn, vault, clients(conn))
         records = _timed(read_dump(path, stats, options.max_records), clock)
@@ -237,10 +247,8 @@ def _match(
         ids = sorted({r.customer_id for r in kept if r.customer_id is not None})
         # Counting is only worth it when nothing matched: was there anything to match?
         vault_empty = not ids and key_status(conn, vault.keys).values == 0
-        refs, canaries = _refs(conn, ids)
-        hits = _canary_hits(conn, canaries, refs, window_end) if canaries else []
         clock.lap("customers")
-    return _Found(kept, counts, ids, refs, hits, vault_empty)
+    return _Found(kept, counts, ids, vault_empty)
 
 
 def _window_end(first_seen: dt.date | None) -> dt.datetime | None:
@@ -375,11 +383,23 @@ def _staff(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, str | No
     return found
 
 
-def _proofs(ws: Workspace, evidence: dict[str, dict[int, list[Access]]]) -> dict[str, Any]:
-    """Inclusion proofs for the accesses shown, against the newest signed checkpoint."""
+@dataclass(frozen=True)
+class _Head:
+    """The ledger as the proofs find it: its size and newest signed checkpoint."""
+
+    ledger: Ledger
+    size: int
+    checkpoint: Checkpoint | None
+
+
+def _head(ws: Workspace) -> _Head:
     ledger = Ledger.for_workspace(ws)
-    size = ledger.size()
-    checkpoint = ledger.latest_checkpoint()
+    return _Head(ledger, ledger.size(), ledger.latest_checkpoint())
+
+
+def _proofs(head: _Head, evidence: dict[str, dict[int, list[Access]]]) -> dict[str, Any]:
+    """Inclusion proofs for the accesses shown, against the newest signed checkpoint."""
+    ledger, size, checkpoint = head.ledger, head.size, head.checkpoint
     tree_size = checkpoint.size if checkpoint is not None else size
     # The entries proved, in the report's order: index -> the person and customer of the
     # access that named it first (what its entry must say).
