@@ -16,7 +16,7 @@ import typer.main
 from scipy import stats  # type: ignore[import-untyped]
 
 from bpoguard.cli.app import _COMMANDS, _LazyGroup, _load, app
-from bpoguard.trace.scoring import _log_tail, warm_up
+from bpoguard.trace.scoring import _log_tail
 
 # Loaded by `bpoguard trace leak` only when it needs them (or never, for --json).
 _LATER = ("scipy", "scipy.special", "rich.table", "rich.progress", "jinja2")
@@ -39,20 +39,19 @@ def test_the_cli_and_the_trace_import_none_of_the_later_modules() -> None:
     assert not held & set(_LATER)
 
 
-def test_warm_up_imports_scipy_special_in_a_thread() -> None:
+def test_the_tail_imports_scipy_special_when_first_computed() -> None:
     held = _imported_after(
         "import sys\n"
-        "from bpoguard.trace.scoring import warm_up\n"
+        "import numpy as np\n"
+        "from bpoguard.trace.scoring import _log_tail\n"
         "assert 'scipy.special' not in sys.modules\n"
-        "thread = warm_up()\n"
-        "assert thread.name == 'import-scipy'\n"
-        "thread.join()"
+        "tail = _log_tail(np.array([2], dtype=np.int64), 10, np.array([1.0]))\n"
+        "assert 0.0 > float(tail[0]) > -5.0"
     )
     assert "scipy.special" in held
 
 
-def test_the_tail_is_the_same_with_the_import_warmed_or_not() -> None:
-    warm_up().join()  # already imported here: the thread finds it and ends
+def test_the_tail_is_still_scipy_stats_binomial_tail() -> None:
     k = np.array([1, 2, 5, 40], dtype=np.int64)
     mean = np.array([0.5, 0.01, 3.0, 0.2])
     expected = stats.binom.logsf(k - 1, 50, mean / 50)

@@ -77,7 +77,6 @@ def leak(
     from bpoguard.trace.dump import dump_format
     from bpoguard.trace.leak import LeakOptions, trace_leak
     from bpoguard.trace.report import leak_document, leak_html
-    from bpoguard.trace.scoring import warm_up
 
     if max_records < 1:
         raise InputError("--max-records must be at least 1")
@@ -86,11 +85,6 @@ def leak(
     )
     dump_format(path)  # an unreadable file is one line, before any progress bar
     with open_workspace(home, db) as ws, stages(not json_out and sys.stderr.isatty()) as progress:
-        # Scoring needs scipy.special (0.2 s to import); matching and the lake spend
-        # much of their time in SQLite, DuckDB and waiting on the recognition worker,
-        # with the interpreter free, so the import runs beside them. Started here, not
-        # earlier: the imports above run in the interpreter and would only take turns.
-        warm_up()
         trace = trace_leak(ws, Vault(provider(ws)), path, options, progress)
     document = leak_document(trace)
     if html is not None:

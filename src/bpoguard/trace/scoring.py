@@ -15,10 +15,8 @@ rest, until nobody stands out.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import math
-import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -119,34 +117,15 @@ class Attribution:
         return self.suspects + self.others
 
 
-# scipy.special is imported where the tail is computed, not with this module: its
-# import (0.2 s, most of it scipy's array-API layer loading numpy.f2py, numpy.testing,
-# numpy.ma and numpy.random) would be paid by every command that reaches the trace's
-# types. A command that will score can start it early in a thread (warm_up).
-_SPECIAL = "scipy.special"
-
-
-def warm_up() -> threading.Thread:
-    """Start importing scipy.special in a thread, so that scoring need not wait for it.
-
-    Meant for a caller that spends the next second mostly outside the interpreter (in
-    SQLite, DuckDB, or waiting on a worker), where the import runs for free. The thread
-    only imports: the first tail computed waits for it (the import system's own lock)
-    if it has not finished by then. A process forked meanwhile (the matcher's worker)
-    gets no copy of the thread and must not import scipy itself; that worker imports
-    nothing.
-    """
-    thread = threading.Thread(
-        target=importlib.import_module, args=(_SPECIAL,), name="import-scipy", daemon=False
-    )
-    thread.start()
-    return thread
-
-
 def _log_tail(
     k: npt.NDArray[np.int64], n: int, mean: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
-    from scipy import special  # type: ignore[import-untyped]  # see _SPECIAL
+    # scipy.special is imported here, not with this module: its import (0.2 s, most of it
+    # scipy's array-API layer loading numpy.f2py, numpy.testing, numpy.ma and numpy.random)
+    # would be paid by every command that reaches the trace's types. Not warmed in a thread
+    # either: beside `trace leak`'s matching on 2 cores the thread's turns at the
+    # interpreter cost matching more (+0.7 s) than scoring saved (0.26 s).
+    from scipy import special  # type: ignore[import-untyped]
 
     p = np.clip(mean / max(1, n), 1e-300, 1.0 - 1e-12)
     # P(X >= k) for X ~ Binomial(n, p) is the regularised incomplete beta I_p(k, n - k + 1):
