@@ -15,17 +15,10 @@ rest, until nobody stands out.
 
 from __future__ import annotations
 
-import _imp
-import contextlib
-import functools
-import importlib.util
 import itertools
 import math
-import sys
-import types
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -124,56 +117,22 @@ class Attribution:
         return self.suspects + self.others
 
 
-@functools.cache
-def _betainc() -> Any:
-    """scipy.special's betainc ufunc, loaded without scipy.special's package start-up.
-
-    Importing scipy.special costs 0.2 s, most of it its array-API layer (which loads
-    numpy.f2py, numpy.testing, numpy.ma and numpy.random), and `trace leak` needs one
-    ufunc of it. That ufunc lives in the extension module scipy.special._ufuncs, which
-    loads in 0.05 s under a bare stand-in for its package; the stand-in is removed at
-    once, so a later `import scipy.special` runs the package as ever and finds the same
-    module (the same ufunc object: a test holds it, and the bits equal scipy.stats').
-    Anything unexpected and the package is imported the ordinary way.
-    """
-    if "scipy.special" not in sys.modules:
-        with contextlib.suppress(Exception):
-            return _ufuncs_alone().betainc
-    from scipy import special  # type: ignore[import-untyped]
-
-    return special.betainc
-
-
-def _ufuncs_alone() -> types.ModuleType:
-    # The global import lock, held throughout (it is re-entrant for this thread), keeps
-    # another thread from meeting the stand-in while it is in sys.modules.
-    _imp.acquire_lock()
-    try:
-        spec = importlib.util.find_spec("scipy.special")
-        if spec is None or not spec.submodule_search_locations:
-            raise ImportError("scipy.special is not a package here")
-        stand_in = types.ModuleType("scipy.special")
-        stand_in.__path__ = list(spec.submodule_search_locations)
-        stand_in.__spec__ = spec
-        sys.modules["scipy.special"] = stand_in
-        try:
-            return importlib.import_module("scipy.special._ufuncs")
-        finally:
-            if sys.modules.get("scipy.special") is stand_in:
-                del sys.modules["scipy.special"]
-    finally:
-        _imp.release_lock()
-
-
 def _log_tail(
     k: npt.NDArray[np.int64], n: int, mean: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
+    # scipy.special is imported here, not with this module: its import (0.2 s, most of it
+    # scipy's array-API layer loading numpy.f2py, numpy.testing, numpy.ma and numpy.random)
+    # would be paid by every command that reaches the trace's types. Not warmed in a thread
+    # either: beside `trace leak`'s matching on 2 cores the thread's turns at the
+    # interpreter cost matching more (+0.7 s) than scoring saved (0.26 s).
+    from scipy import special  # type: ignore[import-untyped]
+
     p = np.clip(mean / max(1, n), 1e-300, 1.0 - 1e-12)
     # P(X >= k) for X ~ Binomial(n, p) is the regularised incomplete beta I_p(k, n - k + 1):
     # the very function scipy.stats.binom.sf evaluates (the same bits; a test holds
     # them equal), without importing scipy.stats, which cost a second of start-up.
     with np.errstate(divide="ignore"):  # a tail too small for a double is log(0) = -inf
-        return np.asarray(np.log(_betainc()(k, n - k + 1, p)), dtype=np.float64)
+        return np.asarray(np.log(special.betainc(k, n - k + 1, p)), dtype=np.float64)
 
 
 def attribute(
