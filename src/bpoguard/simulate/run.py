@@ -23,6 +23,7 @@ from typing import Any, TextIO
 import numpy as np
 from sqlalchemy import Connection, func, insert, select, update
 
+from bpoguard import collector
 from bpoguard.access import RecordGateway
 from bpoguard.audit import AuditSink
 from bpoguard.detect.instant import InstantRules
@@ -183,26 +184,11 @@ def _play(
     report: Progress,
 ) -> None:
     known = set(sim.world.people)
-    with _collect_daily():
+    # A day allocates millions of small tuples and lists (lake rows, pending entries) and
+    # frees few cycles: the collector's passes over the growing buffers cost a sixth of
+    # the day. Memory stays bounded; what is simulated does not change.
+    with collector.paused():
         _days(sim, conn, config, chosen, report, known)
-
-
-@contextmanager
-def _collect_daily() -> Iterator[None]:
-    """Python's cycle collector paused while a day plays, run once at its end.
-
-    A day allocates millions of small tuples and lists (lake rows, pending
-    entries) and frees few cycles: the collector's passes over the growing
-    buffers cost a sixth of the day. Memory stays bounded (one collection a
-    day); what is simulated does not change.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _days(

@@ -9,9 +9,7 @@ customers before the leak was first seen (:mod:`.accesses`), score them
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from bpoguard import collector
 from bpoguard.guard.vault import Vault, key_status
 from bpoguard.ledger import Checkpoint, Ledger
 from bpoguard.ledger.verifier import parse_json
@@ -91,7 +90,9 @@ def trace_leak(
     window_end = _window_end(options.first_seen)
     clock = _Clock()
     found = _match(ws, vault, path, options, stats, window_end, progress, clock)
-    with _collector_paused():
+    # The stages after matching allocate hundreds of thousands of objects (rows, accesses,
+    # the caches' names) and no cycles: full collections would walk the heap for nothing.
+    with collector.paused():
         return _after_match(ws, path, options, stats, window_end, clock, found)
 
 
@@ -163,25 +164,6 @@ def _after_match(
 def cache_dir(ws: Workspace) -> Path:
     """Where the trace keeps its summary of the lake (see :mod:`bpoguard.trace.accesses`)."""
     return ws.home / "cache" / "trace"
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused for the stages after matching.
-
-    They allocate hundreds of thousands of objects (rows, accesses, the caches' names)
-    that make no reference cycles the collector could free: refcounting frees them. The
-    full collections their numbers set off walk the whole heap (the matcher's caches
-    and indexes included) for nothing. Anything left to collect is, once it is back on.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class _Clock:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, select
 
+from bpoguard import collector
 from bpoguard.fields import FieldType
 from bpoguard.guard.vault import INDEXED, Vault
 from bpoguard.store import models as m
@@ -141,26 +142,6 @@ def _recognised(blocks: Iterator[list[Cells]]) -> Iterator[tuple[list[Cells], li
         yield current, job.sightings()
     finally:
         job.cancel()  # the consumer stopped early, or failed: no worker left behind
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused while a block is read, recognised and decided.
-
-    A block allocates tens of thousands of small objects (cells, sightings, answers)
-    that live until it is decided and form no reference cycles (a test holds matching
-    to that): refcounting frees them, and each full collection their numbers set off
-    only walks the whole heap for nothing (three or four a 10,000-record dump at 90
-    days, 0.15-0.25 s). Between blocks the collector runs as ever.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _can_fork() -> bool:
@@ -289,7 +270,11 @@ class Matcher:
         """
         blocks = _recognised(_blocks(records))
         while True:
-            with _collector_paused():
+            # A block's tens of thousands of small objects (cells, sightings, answers)
+            # make no reference cycles (a test holds matching to that): the full
+            # collections their numbers set off would only walk the whole heap (three
+            # or four a 10,000-record dump at 90 days, 0.15-0.25 s).
+            with collector.paused():
                 item = next(blocks, None)
                 if item is None:
                     return
