@@ -131,8 +131,10 @@ def _timed(owner: object, name: str, label: str, spent: dict[str, float]) -> Non
 def _parts_child(home: Path, dump: Path, runs: int) -> None:
     """Match the dump runs times here; print each run's parts but the first (cold) as JSON."""
     spent: dict[str, float] = {}
-    # Names both the old and the new matcher have.
-    _timed(matcher._Recognition, "sightings", "wait", spent)
+    # Names both the old and the new matcher have (the pipeline has its own module since
+    # session 15; an older tree keeps it in the matcher).
+    pipeline = sys.modules.get("bpoguard.trace.recognition", matcher)
+    _timed(pipeline._Recognition, "sightings", "wait", spent)
     _timed(matcher.Matcher, "_prefetch", "prefetch", spent)
     _timed(matcher.Matcher, "match", "decide", spent)
     _timed(Vault, "get", "partials", spent)

@@ -12,14 +12,14 @@ from trace_world import World
 
 from bpoguard.cli.vault import provider
 from bpoguard.guard.vault import Vault
-from bpoguard.trace import matcher as matcher_module
+from bpoguard.trace import recognition
 from bpoguard.trace.dump import Cells, read_dump
 from bpoguard.trace.dumps import DumpSpec, make_dump
 from bpoguard.trace.matcher import Matcher, RecordMatch, clients
 from bpoguard.trace.values import pack, recognise, unpack
 from bpoguard.workspace import Workspace
 
-pytestmark = pytest.mark.skipif(not matcher_module._CAN_FORK, reason="needs fork and two cores")
+pytestmark = pytest.mark.skipif(not recognition._CAN_FORK, reason="needs fork and two cores")
 
 
 @given(st.lists(st.lists(st.tuples(st.none() | st.text(max_size=12), st.text(max_size=60)))))
@@ -52,17 +52,17 @@ def _match(world: World, records: list[Cells]) -> list[RecordMatch]:
 @pytest.fixture
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Blocks of a few dozen records, each recognised ahead; the workers' pids, as started."""
-    monkeypatch.setattr(matcher_module, "FIRST_BLOCK", 20)
-    monkeypatch.setattr(matcher_module, "BLOCK", 45)
+    monkeypatch.setattr(recognition, "FIRST_BLOCK", 20)
+    monkeypatch.setattr(recognition, "BLOCK", 45)
     started: list[int] = []
-    start = matcher_module._Recognition._start
+    start = recognition._Recognition._start
 
-    def _counted(self: matcher_module._Recognition) -> None:
+    def _counted(self: recognition._Recognition) -> None:
         start(self)
         if self._pid is not None:
             started.append(self._pid)
 
-    monkeypatch.setattr(matcher_module._Recognition, "_start", _counted)
+    monkeypatch.setattr(recognition._Recognition, "_start", _counted)
     return started
 
 
@@ -78,10 +78,10 @@ def test_records_recognised_in_workers_match_as_recognised_here(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_blocks: list[int]
 ) -> None:
     records = _dump(world, tmp_path)
-    monkeypatch.setattr(matcher_module, "AHEAD_AT", 10**9)
+    monkeypatch.setattr(recognition, "AHEAD_AT", 10**9)
     here = _match(world, records)
     assert small_blocks == []
-    monkeypatch.setattr(matcher_module, "AHEAD_AT", 1)
+    monkeypatch.setattr(recognition, "AHEAD_AT", 1)
     ahead = _match(world, records)
     assert len(small_blocks) >= 6  # every block went to a worker
     assert ahead == here
@@ -97,7 +97,7 @@ def test_a_failing_worker_leaves_the_block_to_be_recognised_here_silently(
     small_blocks: list[int],
 ) -> None:
     records = _dump(world, tmp_path)
-    monkeypatch.setattr(matcher_module, "AHEAD_AT", 10**9)
+    monkeypatch.setattr(recognition, "AHEAD_AT", 10**9)
     here = _match(world, records)
     parent = os.getpid()
 
@@ -106,8 +106,8 @@ def test_a_failing_worker_leaves_the_block_to_be_recognised_here_silently(
             raise RuntimeError(f"worker failed on {records[0].cells}")  # would name values
         raise AssertionError("pack runs only in the worker")
 
-    monkeypatch.setattr(matcher_module, "pack", _broken)
-    monkeypatch.setattr(matcher_module, "AHEAD_AT", 1)
+    monkeypatch.setattr(recognition, "pack", _broken)
+    monkeypatch.setattr(recognition, "AHEAD_AT", 1)
     capfd.readouterr()
     assert _match(world, records) == here
     assert small_blocks  # the workers were started, and failed
@@ -119,7 +119,7 @@ def test_stopping_early_leaves_no_worker_behind(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_blocks: list[int]
 ) -> None:
     records = _dump(world, tmp_path)
-    monkeypatch.setattr(matcher_module, "AHEAD_AT", 1)
+    monkeypatch.setattr(recognition, "AHEAD_AT", 1)
     with Workspace.open(world.home) as ws, ws.store.engine.connect() as conn:
         stream = Matcher(conn, Vault(provider(ws)), clients(conn)).match_all(records)
         first = [next(stream) for _ in range(25)]  # into the second block: a third is ahead

@@ -11,7 +11,7 @@ from trace_world import World
 
 from bpoguard.cli.vault import provider
 from bpoguard.guard.vault import Vault
-from bpoguard.trace import matcher as matcher_module
+from bpoguard.trace import recognition
 from bpoguard.trace.dump import Cells, read_dump
 from bpoguard.trace.dumps import DumpSpec, make_dump
 from bpoguard.trace.matcher import MATCHED, Matcher, clients
@@ -31,9 +31,9 @@ def test_matching_a_dump_leaves_no_reference_cycles_behind(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Several blocks, the first recognised here and the rest in workers where they can be.
-    monkeypatch.setattr(matcher_module, "FIRST_BLOCK", 40)
-    monkeypatch.setattr(matcher_module, "BLOCK", 90)
-    monkeypatch.setattr(matcher_module, "AHEAD_AT", 1)
+    monkeypatch.setattr(recognition, "FIRST_BLOCK", 40)
+    monkeypatch.setattr(recognition, "BLOCK", 90)
+    monkeypatch.setattr(recognition, "AHEAD_AT", 1)
     records = _records(world, tmp_path)
     with Workspace.open(world.home) as ws, ws.store.engine.connect() as conn:
         vault = Vault(provider(ws))
@@ -54,8 +54,8 @@ def test_matching_a_dump_leaves_no_reference_cycles_behind(
 def test_the_collector_is_on_again_between_blocks_and_after_matching(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(matcher_module, "FIRST_BLOCK", 40)
-    monkeypatch.setattr(matcher_module, "BLOCK", 90)
+    monkeypatch.setattr(recognition, "FIRST_BLOCK", 40)
+    monkeypatch.setattr(recognition, "BLOCK", 90)
     records = _records(world, tmp_path)
     assert gc.isenabled()
     with Workspace.open(world.home) as ws, ws.store.engine.connect() as conn:
@@ -67,8 +67,8 @@ def test_the_collector_is_on_again_between_blocks_and_after_matching(
 
 
 def test_blocks_grow_from_the_first_to_the_largest() -> None:
-    sizes = [len(b) for b in matcher_module._blocks(Cells(n, "", ()) for n in range(40_000))]
-    assert sizes[0] == matcher_module.FIRST_BLOCK
-    assert all(a < b or b == matcher_module.BLOCK for a, b in itertools.pairwise(sizes[:-1]))
-    assert max(sizes) == matcher_module.BLOCK
+    sizes = [len(b) for b in recognition._blocks(Cells(n, "", ()) for n in range(40_000))]
+    assert sizes[0] == recognition.FIRST_BLOCK
+    assert all(a < b or b == recognition.BLOCK for a, b in itertools.pairwise(sizes[:-1]))
+    assert max(sizes) == recognition.BLOCK
     assert sum(sizes) == 40_000

@@ -11,6 +11,7 @@ from trace_world import World
 from bpoguard.cli.vault import provider
 from bpoguard.guard.vault import Vault
 from bpoguard.trace import matcher as matcher_module
+from bpoguard.trace import recognition
 from bpoguard.trace.dump import Cells, read_dump
 from bpoguard.trace.dumps import DumpSpec, make_dump
 from bpoguard.trace.matcher import MATCHED, Matcher, RecordMatch, clients
@@ -49,8 +50,8 @@ def test_batched_matching_gives_the_same_answers_as_one_by_one(
 ) -> None:
     records = _records(world, tmp_path)
     # Small blocks, so that the repeats across blocks and the learning of columns are tested.
-    monkeypatch.setattr(matcher_module, "BLOCK", 37)
-    monkeypatch.setattr(matcher_module, "FIRST_BLOCK", 11)
+    monkeypatch.setattr(recognition, "BLOCK", 37)
+    monkeypatch.setattr(recognition, "FIRST_BLOCK", 11)
     monkeypatch.setattr(matcher_module, "LEARN_AFTER", 20)  # columns learn within the dump
     with Workspace.open(world.home) as ws:
         expected, lookups = _one_by_one(ws, records)
