@@ -17,6 +17,7 @@ from bpoguard.cli.vault import provider
 from bpoguard.fields import FieldType as F
 from bpoguard.guard.vault import Vault
 from bpoguard.trace import matcher as matcher_module
+from bpoguard.trace import recognition
 from bpoguard.trace.dump import Cells, ReadStats, read_dump
 from bpoguard.trace.matcher import NOTHING, Matcher, clients
 from bpoguard.workspace import Workspace
@@ -58,7 +59,7 @@ def test_matching_a_long_stream_holds_memory_bounded_by_the_block_and_the_cache(
     # Small bounds, so that the test reaches them: the memory a stream takes must stop
     # growing once the look-up cache is full, however many records follow.
     monkeypatch.setattr(matcher_module, "CACHE_LIMIT", 2_000)
-    monkeypatch.setattr(matcher_module, "BLOCK", 500)
+    monkeypatch.setattr(recognition, "BLOCK", 500)
     short, n_short = _peak_while_matching(world, _noise(3_000))
     long, n_long = _peak_while_matching(world, _noise(12_000))
     assert (n_short, n_long) == (3_000, 12_000)

@@ -18,7 +18,7 @@ from trace_world import World
 from bpoguard.cli.vault import provider
 from bpoguard.fields import FieldType
 from bpoguard.guard.vault import INDEXED, Vault
-from bpoguard.trace import matcher as matcher_module
+from bpoguard.trace import recognition
 from bpoguard.trace.dump import read_dump
 from bpoguard.trace.dumps import DumpSpec, make_dump
 from bpoguard.trace.matcher import MATCHED, NOTHING, Matcher, clients
@@ -50,8 +50,8 @@ class _Counting(Vault):
 def test_the_rounds_fetch_what_the_search_asks_and_little_more(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(matcher_module, "FIRST_BLOCK", 60)
-    monkeypatch.setattr(matcher_module, "BLOCK", 150)
+    monkeypatch.setattr(recognition, "FIRST_BLOCK", 60)
+    monkeypatch.setattr(recognition, "BLOCK", 150)
     with Workspace.open(world.home) as ws:
         dump = tmp_path / "mixed.csv"
         make_dump(ws, DumpSpec("mixed", 400, "csv", seed=9), dump)

@@ -130,7 +130,18 @@ class Matcher:
         The next block is read, and its values recognised in a worker process, while
         this block is looked up and decided: two blocks in memory at most.
         """
-        blocks = recognised(records)
+        return self.match_blocks(recognised(records))
+
+    def match_blocks(
+        self, blocks: Iterator[tuple[list[Cells], list[Sighting]]]
+    ) -> Iterator[RecordMatch]:
+        """Match blocks of records already recognised, each with its sightings in order.
+
+        The sightings must be what :func:`~.values.recognise` gives for each record's
+        cells (:func:`~.recognition.recognised` makes such blocks). Any block sizes
+        give the same answers as matching one by one; the sizes it cuts keep the
+        look-ups few.
+        """
         while True:
             # A block's tens of thousands of small objects (cells, sightings, answers)
             # make no reference cycles (a test holds matching to that): the full
