@@ -85,16 +85,6 @@ def test_a_build_connection_is_bounded_and_leaves_nothing(tmp_path: Path) -> Non
     assert list(tmp_path.iterdir()) == []
 
 
-def test_names_are_quoted_as_literals() -> None:
-    con = duck.connect()
-    try:
-        for name in ("O'Brien", "a''b", "x'); DROP TABLE y; --"):
-            row = con.execute(f"SELECT {accesses._literal(name)}").fetchone()
-            assert row == (name,)
-    finally:
-        con.close()
-
-
 def test_a_dump_trace_reads_its_caches_without_importing_pandas(
     world: World, lake: Path, tmp_path: Path
 ) -> None:
