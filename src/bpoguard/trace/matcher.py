@@ -14,9 +14,10 @@ and recorded as agreeing or not: weak evidence that narrows a strong match.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, select
 
@@ -39,9 +40,9 @@ LEARN_AFTER = 200
 # bounded whatever the dump.
 MAX_COLUMNS = 10_000
 
-_NONE: dict[str, tuple[int, ...]] = {}  # nothing prefetched for a client and field
-_Step = tuple[str, tuple[str, FieldType]]  # a client, and its (client, field) key
-_NAMES = {field: field.value for field in FieldType}  # a plain dict beats Enum.value
+# The indexed field types by name: a field's name is looked up in C, the member's own
+# hash is Python code (the hot loops below key everything by name).
+_INDEXED_NAMES = frozenset(field._value_ for field in INDEXED)
 
 MATCHED = "matched"
 AMBIGUOUS = "ambiguous"
@@ -92,6 +93,46 @@ def clients(conn: Connection) -> list[Client]:
     return [Client(r.id, r.country) for r in rows]
 
 
+class _Ranked(Protocol):
+    """What a client order is sorted by: the client's id (its hits and place are by id)."""
+
+    @property
+    def id(self) -> str:
+        """The client's id."""
+        ...
+
+
+_R = TypeVar("_R", bound=_Ranked)
+
+
+class _Slot:
+    """One client's answers for one field type: the search's, and the block's prefetched.
+
+    The search and the prefetch walk clients in order many times a record; each step
+    holding its client's answers saves the (client, field) key being built and hashed
+    on every step (an enum member hashes in Python, not in C).
+    """
+
+    __slots__ = ("answers", "country", "fetched", "field", "id")
+
+    def __init__(self, client: Client, field_: FieldType) -> None:
+        self.id = client.id
+        self.country = client.country
+        self.field = field_
+        # What the search has looked up (bounded by CACHE_LIMIT over all slots), and
+        # what the prefetch fetched for the block being matched.
+        self.answers: dict[str, Sequence[int]] = {}
+        self.fetched: dict[str, Sequence[int]] = {}
+
+
+# A record's search: the client its values point to, the field types pointing to each
+# of that client's customers, and the customers with the most votes (in id order).
+_Searched = tuple[str | None, dict[int, set[str]], list[int]]
+# A value the walk asks: its canonical form, and the [steps, route, countries, field]
+# of its column, field and countries (steps rebuilt when an order moves).
+_Ask = tuple[str, list[Any]]
+
+
 class Matcher:
     """Looks up a dump's values in the vault, record by record, remembering repeats."""
 
@@ -99,29 +140,22 @@ class Matcher:
         self._conn = conn
         self._vault = vault
         self._clients = tuple(known)
-        self._in_country: defaultdict[str, list[str]] = defaultdict(list)
-        for client in self._clients:
-            self._in_country[client.country].append(client.id)
-        # Answers by (client, field), then value: a block's values are set against
-        # what is known already in one set difference, not one probe a value.
-        self._cache: defaultdict[tuple[str, FieldType], dict[str, tuple[int, ...]]] = defaultdict(
-            dict
-        )
+        # Each field type's slots, one a client in the clients' own order; keyed by the
+        # field's name (a str hashes in C). Answers are by slot, then value: a block's
+        # values are set against what is known already without a key built a probe.
+        self._slots: dict[str, list[_Slot]] = {
+            field_._value_: [_Slot(client, field_) for client in self._clients]
+            for field_ in INDEXED
+        }
         self._cached = 0
         self._column_values: Counter[str] = Counter()
-        self._column_hits: dict[str, set[FieldType]] = {}
-        self._client_hits: defaultdict[tuple[str | None, FieldType], Counter[str]] = defaultdict(
-            Counter
-        )
-        # The clients in the order a column and field asks them: most hits first, ties
-        # in the clients' own order (what a stable sort by hits gives), kept up to date
-        # as hits come rather than sorted again for every value.
-        self._order: dict[tuple[str | None, FieldType], list[Client]] = {}
+        self._column_hits: dict[str, set[str]] = {}  # a column's field types that matched
+        self._client_hits: dict[tuple[str | None, str], Counter[str]] = {}
+        # The clients (their slots) in the order a column and field asks them: most hits
+        # first, ties in the clients' own order (what a stable sort by hits gives), kept
+        # up to date as hits come rather than sorted again for every value.
+        self._order: dict[tuple[str | None, str], list[_Slot]] = {}
         self._position = {client.id: n for n, client in enumerate(self._clients)}
-        self._country_of = {client.id: client.country for client in self._clients}
-        # Answers fetched in batch for the block being matched; consulted where a
-        # single look-up would otherwise be made, so the decisions do not change.
-        self._prefetched: dict[tuple[str, FieldType], dict[str, tuple[int, ...]]] = {}
         self.stats = MatchStats()
 
     def match_all(self, records: Iterable[Cells]) -> Iterator[RecordMatch]:
@@ -154,16 +188,26 @@ class Matcher:
                 block, sightings = item
                 # Decided whole, then handed out: the consumer's own code runs with
                 # the collector on.
-                decided = list(self._match_block(list(zip(block, sightings, strict=True))))
+                decided = self._match_block(block, sightings)
             yield from decided
 
-    def _match_block(self, block: list[tuple[Cells, Sighting]]) -> Iterator[RecordMatch]:
-        self._prefetch([s for _, s in block])
+    def _match_block(self, block: list[Cells], sightings: list[Sighting]) -> list[RecordMatch]:
+        if len(block) != len(sightings):
+            raise ValueError("a block and its sightings differ in length")
+        self._prefetch(sightings)
         try:
-            for record, sighting in block:
-                yield self.match(record, sighting)
+            searched = [self._search(sighting) for sighting in sightings]
         finally:
-            self._prefetched = {}
+            for slots in self._slots.values():
+                for slot in slots:
+                    slot.fetched = {}
+        # The search never reads a partial value: the block's checks are read together,
+        # then each record is decided as match() decides it.
+        stored = self._partial_values(sightings, searched)
+        return [
+            self._decided(record, sighting, found, stored)
+            for record, sighting, found in zip(block, sightings, searched, strict=True)
+        ]
 
     def _prefetch(self, sightings: Sequence[Sighting]) -> None:
         """Look up, per client and field, the values a block's records will ask about.
@@ -187,156 +231,211 @@ class Matcher:
             for column, n in self._column_values.items()
             if n > LEARN_AFTER
         }
-        walks: list[list[Found]] = []
+        # Each (column, field, countries) once: [its steps, its route, its countries,
+        # its field], the steps (the slots of its countries in its column's order)
+        # built when first needed and again after an order has moved.
+        kinds: dict[tuple[str | None, str, tuple[str, ...]], list[Any]] = {}
+        walks: list[list[_Ask]] = []
+        indexed = _INDEXED_NAMES
         for sighting in sightings:
-            wanted = [
-                found
-                for found in sighting.found
-                if found.field in INDEXED
-                and (found.column not in learned or found.field in learned[found.column])
-            ]
-            if wanted:  # strongest first, as match() walks them
+            wanted: list[_Ask] = []
+            for found in sighting.found:  # strongest first, as the search walks them
+                name = found.field._value_
+                column = found.column
+                if name not in indexed or (column in learned and name not in learned[column]):
+                    continue
+                countries = found.countries
+                kind = kinds.get((column, name, countries))
+                if kind is None:
+                    kind = kinds[(column, name, countries)] = [
+                        None,
+                        (column, name),
+                        countries,
+                        name,
+                    ]
+                wanted.append((found.canonical, kind))
+            if wanted:
                 walks.append(wanted)
         # The clients in the order each column and field will ask them, kept up to date
         # with the hits of the rounds: the search's own order as of the block's start,
         # then sorted by hits as :meth:`_promote` keeps it.
-        seen = {key: Counter(hits) for key, hits in self._client_hits.items()}
-        orders = {key: list(order) for key, order in self._order.items()}
-        default = list(self._clients)
-        cache, prefetched = self._cache, self._prefetched
-        # Each value's steps: the (client, cache key) pairs of its countries, in its
-        # column's order; built once a round for each column, field and countries.
-        steps_of: dict[tuple[str | None, FieldType, tuple[str, ...]], list[_Step]] = {}
+        seen = {route: Counter(hits) for route, hits in self._client_hits.items()}
+        orders = {route: list(order) for route, order in self._order.items()}
+        slots, position = self._slots, self._position
         while walks:
-            queue: defaultdict[tuple[str, FieldType], set[str]] = defaultdict(set)
-            asked: list[tuple[str, FieldType, str, tuple[str | None, FieldType]]] = []
-            unfinished: list[list[Found]] = []
+            queue: dict[_Slot, set[str]] = {}
+            asked: list[tuple[_Slot, str, tuple[str | None, str]]] = []
+            unfinished: list[list[_Ask]] = []
             for walk in walks:
                 within: str | None = None
                 waiting = False
-                for field_, canonical, countries, column in walk:
-                    steps = steps_of.get((column, field_, countries))
+                for canonical, kind in walk:
+                    steps: list[_Slot] | None = kind[0]
                     if steps is None:
-                        steps = steps_of[(column, field_, countries)] = [
-                            (client.id, (client.id, field_))
-                            for client in orders.get((column, field_), default)
-                            if client.country in countries
+                        countries = kind[2]
+                        steps = kind[0] = [
+                            slot
+                            for slot in orders.get(kind[1], slots[kind[3]])
+                            if slot.country in countries
                         ]
-                    for client_id, key in steps:
-                        if within is not None and client_id != within:
+                    for slot in steps:
+                        if within is not None and slot.id != within:
                             continue
-                        known = cache.get(key)
-                        ids = known.get(canonical) if known is not None else None
+                        ids = slot.answers.get(canonical)
                         if ids is None:
-                            ids = prefetched.get(key, _NONE).get(canonical)
-                        if ids is None:
-                            queue[key].add(canonical)
-                            asked.append((client_id, field_, canonical, (column, field_)))
-                            waiting = True
-                        elif not ids:
+                            ids = slot.fetched.get(canonical)
+                            if ids is None:  # queued, and taken as a hit for what follows
+                                values = queue.get(slot)
+                                if values is None:
+                                    queue[slot] = {canonical}
+                                else:
+                                    values.add(canonical)
+                                asked.append((slot, canonical, kind[1]))
+                                waiting = True
+                                within = slot.id
+                                break
+                        if not ids:
                             continue
-                        within = within or client_id  # a hit, or what is queued taken as one
+                        within = slot.id  # a hit
                         break
                 if waiting:
                     unfinished.append(walk)
-            for (client_id, field_), values in queue.items():
+            for slot, values in queue.items():
                 answers = self._vault.lookup_many(
                     self._conn,
-                    client_id,
-                    field_,
+                    slot.id,
+                    slot.field,
                     values,  # in any order: each is answered alone
-                    self._country_of[client_id],
+                    slot.country,
                     normalised=True,  # validate()'s canonical forms for this client's country
                 )
-                got = prefetched.setdefault((client_id, field_), {})
-                for value in values:  # a value lookup_many left out is no customer's
-                    customers = answers.get(value)
-                    got[value] = tuple(customers) if customers else ()
+                fetched = slot.fetched
+                fetched.update(answers)
+                if len(answers) < len(values):  # a value lookup_many left out is no customer's
+                    for value in values:
+                        fetched.setdefault(value, ())
             # The hits move the clients they came from up each column's order.
-            moved: set[tuple[str | None, FieldType]] = set()
-            for client_id, field_, value, route in asked:
-                if prefetched[(client_id, field_)][value]:
+            moved: set[tuple[str | None, str]] = set()
+            for slot, value, route in asked:
+                if slot.fetched[value]:
                     counted = seen.get(route)
                     if counted is None:  # not setdefault: a Counter built for every hit
                         counted = seen[route] = Counter()
-                    counted[client_id] += 1
+                    counted[slot.id] += 1
                     moved.add(route)
             for route in moved:
                 hits = seen[route]
                 orders[route] = sorted(
-                    orders.get(route, default), key=lambda c: (-hits[c.id], self._position[c.id])
+                    orders.get(route, slots[route[1]]),
+                    key=lambda s: (-hits[s.id], position[s.id]),
                 )
             if moved:
-                steps_of.clear()
+                for kind in kinds.values():
+                    kind[0] = None
             walks = unfinished
 
     def match(self, record: Cells, sighting: Sighting | None = None) -> RecordMatch:
         """Match one record to a customer, or say why it cannot be."""
         if sighting is None:
             sighting = recognise(record.cells)
+        return self._decided(record, sighting, self._search(sighting), None)
+
+    def _search(self, sighting: Sighting) -> _Searched:
+        """Look a record's values up as the search goes: the client, the votes, the best."""
         self.stats.records += 1
         self.stats.values += len(sighting.found)
         # The full values' field types by the customer they point to; a customer's
         # votes are how many field types point to it.
-        fields_of: dict[tuple[str, int], set[str]] = {}
-        within: set[str] | None = None
+        fields_of: dict[int, set[str]] = {}
+        within: str | None = None
         # Rarest, most specific values first; once one matches, the record is a customer
-        # of that client, and its other values are looked up there alone.
+        # of that client, and its other values are looked up there alone (so every
+        # customer voted for is that one client's).
         for found in sighting.found:  # recognise() put them in that order
-            hits = self._hits(found, within)
-            if not hits:
+            hit = self._hits(found, within)
+            if hit is None:
                 continue
-            if within is None:
-                within = {client_id for client_id, _ in hits}
-            name = _NAMES[found.field]
-            for key in hits:
-                named = fields_of.get(key)
+            within, ids = hit
+            name = found.field._value_
+            for customer_id in ids:
+                named = fields_of.get(customer_id)
                 if named is None:
-                    fields_of[key] = {name}
+                    fields_of[customer_id] = {name}
                 else:
                     named.add(name)
-        present = {_NAMES[f] for f in sighting.fields}
-        result = self._decide(record, fields_of, sighting.partials, present)
+        if len(fields_of) < 2:
+            return within, fields_of, list(fields_of)
+        top = max(map(len, fields_of.values()))
+        return within, fields_of, sorted(k for k, named in fields_of.items() if len(named) == top)
+
+    def _partial_values(
+        self, sightings: list[Sighting], searched: list[_Searched]
+    ) -> dict[int, dict[FieldType, str]]:
+        """The fields a block's partial values are checked against, for every candidate.
+
+        One batched read (:meth:`Vault.get_many`) of the few fields of the few
+        customers a full value already points to (those :meth:`_decided` checks):
+        never a search, and a few statements instead of one a candidate.
+        """
+        wanted: set[FieldType] = set()
+        customers: list[int] = []
+        for sighting, (_, _, best) in zip(sightings, searched, strict=True):
+            if best and sighting.partials:
+                wanted.update(p.field for p in sighting.partials)
+                customers.extend(best[:MAX_CANDIDATES])
+        if not customers:
+            return {}
+        fields = sorted(wanted, key=lambda f: f.value)
+        return self._vault.get_many(self._conn, customers, fields)
+
+    def _decided(
+        self,
+        record: Cells,
+        sighting: Sighting,
+        searched: _Searched,
+        stored: dict[int, dict[FieldType, str]] | None,
+    ) -> RecordMatch:
+        """Decide a record searched: ``stored`` holds its candidates' partial fields, if read."""
+        client_id, fields_of, best = searched
+        partials = sighting.partials
+        present = {f._value_ for f in sighting.fields}
+        result = RecordMatch(record.number, record.where, NOTHING, fields=tuple(sorted(present)))
+        if not best:
+            if partials:
+                result.status = PARTIAL_ONLY
+        else:
+            checks: dict[int, tuple[tuple[str, str], ...]] = {}
+            if partials:  # without partials every check is empty, and decides nothing
+                checks = {
+                    key: self._check_partials(key, partials, stored)
+                    for key in best[:MAX_CANDIDATES]
+                }
+                if len(best) > 1:
+                    # Partials narrow a tie: keep the candidates no partial contradicts.
+                    agreeing = [
+                        k for k in best if k in checks and all(v == "agrees" for _, v in checks[k])
+                    ]
+                    if len(agreeing) == 1:
+                        best = agreeing
+            if len(best) > 1:
+                result.status = AMBIGUOUS
+                result.candidates = tuple(best[:MAX_CANDIDATES])
+            else:
+                key = best[0]
+                matched = fields_of[key]
+                result.status = MATCHED
+                result.client_id, result.customer_id = client_id, key
+                result.matched_fields = tuple(sorted(matched))
+                result.partials = checks.get(key, ())
+                result.fields = tuple(sorted(present | matched))
         self.stats.by_status[result.status] += 1
         return result
 
-    def _decide(
-        self,
-        record: Cells,
-        fields_of: dict[tuple[str, int], set[str]],
-        partials: list[Partial],
-        present: set[str],
-    ) -> RecordMatch:
-        base = RecordMatch(record.number, record.where, NOTHING, fields=tuple(sorted(present)))
-        if not fields_of:
-            if partials:
-                base.status = PARTIAL_ONLY
-            return base
-        top = max(map(len, fields_of.values()))
-        best = sorted(key for key, named in fields_of.items() if len(named) == top)
-        checks = {key: self._check_partials(key[1], partials) for key in best[:MAX_CANDIDATES]}
-        if len(best) > 1:
-            # Partials narrow a tie: keep the candidates no partial contradicts.
-            agreeing = [k for k in best if k in checks and all(v == "agrees" for _, v in checks[k])]
-            if partials and len(agreeing) == 1:
-                best = agreeing
-        if len(best) > 1:
-            base.status = AMBIGUOUS
-            base.candidates = tuple(k[1] for k in best[:MAX_CANDIDATES])
-            return base
-        key = best[0]
-        matched = fields_of[key]
-        base.status = MATCHED
-        base.client_id, base.customer_id = key
-        base.matched_fields = tuple(sorted(matched))
-        base.partials = checks.get(key, ())
-        base.fields = tuple(sorted(present | matched))
-        return base
-
-    def _hits(self, found: Found, within: set[str] | None = None) -> list[tuple[str, int]]:
-        field_ = found.field
-        if field_ not in INDEXED:
-            return []
+    def _hits(self, found: Found, within: str | None = None) -> tuple[str, Sequence[int]] | None:
+        """The first client (of ``within`` alone, once known) whose customers hold the value."""
+        name = found.field._value_
+        if name not in _INDEXED_NAMES:
+            return None
         column = found.column
         if column is not None:
             counts = self._column_values
@@ -345,43 +444,48 @@ class Matcher:
                 column = None  # a dump of endless distinct keys: learn nothing more from them
             else:
                 counts[column] = n = n + 1
-                if n > LEARN_AFTER and field_ not in self._column_hits.get(column, ()):
-                    return []
+                if n > LEARN_AFTER and name not in self._column_hits.get(column, ()):
+                    return None
         # Clients whose customers this column has matched before are asked first, and
         # the first client that knows the value ends the search: a value is one person's.
-        route = (column, field_)
+        route = (column, name)
         order = self._order.get(route)
         if order is None:
-            order = self._order[route] = list(self._clients)
+            order = self._order[route] = list(self._slots[name])
         countries, canonical = found.countries, found.canonical
-        for client in order:
-            client_id = client.id
-            if client.country not in countries or (within and client_id not in within):
+        for slot in order:
+            if (within is not None and slot.id != within) or slot.country not in countries:
                 continue
-            key = (client_id, field_)
-            cached = self._cache[key]
-            ids = cached.get(canonical)
+            answers = slot.answers
+            ids = answers.get(canonical)
             if ids is None:
                 self.stats.lookups += 1
-                ids = self._prefetched.get(key, _NONE).get(canonical)
+                ids = slot.fetched.get(canonical)
                 if ids is None:
                     ids = tuple(
-                        self._vault.lookup(self._conn, client_id, field_, canonical, client.country)
+                        self._vault.lookup(self._conn, slot.id, slot.field, canonical, slot.country)
                     )
                 if self._cached < CACHE_LIMIT:
-                    cached[canonical] = ids
+                    answers[canonical] = ids
                     self._cached += 1
             if not ids:
                 continue
             if column is not None:
-                self._column_hits.setdefault(column, set()).add(field_)
-            seen = self._client_hits[route]
-            seen[client_id] += 1
-            self._promote(order, seen, client)  # after the loop: the search ends here
-            return [(client_id, i) for i in ids]
-        return []
+                matched = self._column_hits.get(column)
+                if matched is None:
+                    self._column_hits[column] = {name}
+                else:
+                    matched.add(name)
+            seen = self._client_hits.get(route)
+            if seen is None:
+                seen = self._client_hits[route] = Counter()
+            seen[slot.id] += 1
+            if order[0] is not slot:  # the first already: no one to overtake
+                self._promote(order, seen, slot)  # after the loop: the search ends here
+            return slot.id, ids
+        return None
 
-    def _promote(self, order: list[Client], seen: Counter[str], client: Client) -> None:
+    def _promote(self, order: list[_R], seen: Counter[str], client: _R) -> None:
         """Move a client that has just had one more hit ahead of those it now outranks.
 
         The list stays sorted by (most hits, the clients' own order): one more hit
@@ -398,13 +502,19 @@ class Matcher:
             at -= 1
 
     def _check_partials(
-        self, customer_id: int, partials: list[Partial]
+        self,
+        customer_id: int,
+        partials: list[Partial],
+        stored: dict[int, dict[FieldType, str]] | None = None,
     ) -> tuple[tuple[str, str], ...]:
         if not partials:
             return ()
-        wanted = sorted({p.field for p in partials}, key=lambda f: f.value)
-        # One field of one customer a full value already points to: never a search.
-        values = self._vault.get(self._conn, customer_id, wanted)
+        if stored is not None and customer_id in stored:
+            values = stored[customer_id]
+        else:
+            wanted = sorted({p.field for p in partials}, key=lambda f: f.value)
+            # One field of one customer a full value already points to: never a search.
+            values = self._vault.get(self._conn, customer_id, wanted)
         checked = []
         for partial in partials:
             value = values.get(partial.field, "")
