@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from trace_world import World
 
 from bpoguard.trace import bycustomer
-from bpoguard.trace.accesses import access_index, accesses_of
+from bpoguard.trace.accesses import access_index, accesses_of, lake_files
 
 
 def _windows(world: World) -> list[dt.datetime | None]:
@@ -105,13 +105,14 @@ def test_only_the_groups_that_can_hold_a_key_are_decoded(
         return read_row_groups(self, groups, *args, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(pq.ParquetFile, "read_row_groups", counting)
-    table = bycustomer.read_rows(files, "actor", {person})
-    assert table is not None and set(table.column("actor").to_pylist()) == {person}
+    table = bycustomer.read_groups(files, "actor", {person})
+    assert table is not None and person in set(table.column("actor").to_pylist())
     total = sum(pq.ParquetFile(f).num_row_groups for f in files)
     assert 0 < len(decoded) < total
-    assert bycustomer.read_rows(files, "actor", {"nobody-at-all"}) is None or (
-        bycustomer.read_rows(files, "actor", {"nobody-at-all"}).num_rows == 0  # type: ignore[union-attr]
-    )
+    assert table.num_rows < sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    decoded.clear()
+    assert bycustomer.read_groups(files, "actor", {"~nobody, after every name"}) is None
+    assert decoded == []
 
 
 @settings(max_examples=200, deadline=None)
@@ -125,9 +126,14 @@ def test_the_groups_chosen_hold_every_wanted_row(
 ) -> None:
     path = tmp_path_factory.mktemp("groups") / "sorted.parquet"
     pq.write_table(pa.table({"k": sorted(keys)}), path, row_group_size=group)
-    table = bycustomer.read_rows([path], "k", wanted)
+    table = bycustomer.read_groups([path], "k", wanted)
     got = [] if table is None else table.column("k").to_pylist()
-    assert got == [k for k in sorted(keys) if k in wanted]
+    # Every wanted row is in the groups read, and exactly the groups whose bounds hold a
+    # wanted value are read.
+    assert [k for k in got if k in wanted] == [k for k in sorted(keys) if k in wanted]
+    chunks = [sorted(keys)[i : i + group] for i in range(0, len(keys), group)]
+    held = [c for c in chunks if any(c[0] <= w <= c[-1] for w in wanted)]
+    assert got == [k for c in held for k in c]
 
 
 def test_a_segment_of_an_older_format_is_removed(lake: Path, tmp_path: Path) -> None:
@@ -140,3 +146,20 @@ def test_a_segment_of_an_older_format_is_removed(lake: Path, tmp_path: Path) -> 
     bycustomer.bucket_files(lake, cache, [1])
     assert not old.exists() and not old.with_suffix(".json").exists()
     assert _segment(cache).name.startswith(bycustomer._PREFIX)
+
+
+def test_the_lake_files_are_those_pathlib_globs(lake: Path) -> None:
+    """The list names every cache: listed another way, it must be exactly the same."""
+    (lake / "day=odd" / "x.parquet").mkdir(parents=True)  # a folder named like a file
+    (lake / "day=2026-01-01").mkdir()
+    (lake / "day=2026-01-01" / ".hidden.parquet").write_bytes(b"")
+    (lake / "day=2026-01-01" / "notes.txt").write_bytes(b"")
+    (lake / "other").mkdir()
+    (lake / "other" / "y.parquet").write_bytes(b"")
+    (lake / "day=file").write_bytes(b"")
+    expected = []
+    for path in lake.glob("day=*/*.parquet"):
+        stat = path.stat()
+        expected.append((path.relative_to(lake).as_posix(), stat.st_size, stat.st_mtime_ns))
+    assert lake_files(lake) == sorted(expected) and len(expected) > 3
+    assert lake_files(lake / "missing") == []

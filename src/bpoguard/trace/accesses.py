@@ -174,14 +174,28 @@ LakeFile = tuple[str, int, int]  # path inside the lake, size, modification time
 
 
 def lake_files(lake_dir: Path) -> list[LakeFile]:
-    """The lake's event files, each with what tells a changed file from the one summarised."""
+    """The lake's event files, each with what tells a changed file from the one summarised.
+
+    The files ``lake_dir.glob("day=*/*.parquet")`` names, listed with ``os.scandir``:
+    pathlib's glob and relative paths cost 0.01 s of CPU for the 750 files at 90 days,
+    twice a trace. The list names every cache, so it must stay exactly the same.
+    """
     found = []
-    for path in lake_dir.glob("day=*/*.parquet"):
+    try:
+        days = [e for e in os.scandir(lake_dir) if e.name.startswith("day=") and e.is_dir()]
+    except OSError:  # no lake yet
+        return []
+    for day in days:
         try:
-            stat = path.stat()
-        except FileNotFoundError:  # removed while listing (a compaction): not part of the lake
+            names = [e.name for e in os.scandir(day.path) if e.name.endswith(".parquet")]
+        except OSError:  # removed or unreadable while listing: not part of the lake
             continue
-        found.append((path.relative_to(lake_dir).as_posix(), stat.st_size, stat.st_mtime_ns))
+        for name in names:
+            try:
+                stat = os.stat(os.path.join(day.path, name))
+            except FileNotFoundError:  # removed while listing (a compaction): not part of it
+                continue
+            found.append((f"{day.name}/{name}", stat.st_size, stat.st_mtime_ns))
     return sorted(found)
 
 
@@ -820,21 +834,19 @@ def _from_buckets(
     people: Collection[str] | None = None,
 ) -> list[tuple[Any, ...]] | None:
     """The rows from the by-customer cache; None to read the lake (a read-only copy, many ids)."""
-    from bpoguard.trace.bycustomer import bucket_files, person_files, read_rows, worth_it
+    from bpoguard.trace.bycustomer import customer_groups, person_groups, worth_it
 
     if people is None and not worth_it(customers):
         return None  # most buckets: the lake itself is as quick
     wanted = {int(c) for c in customers}
-    by_person = people is not None and not worth_it(customers)
     try:
-        if by_person:
+        if people is not None and not worth_it(customers):
             # A few people's rows: their files are sorted by person, so the row groups'
-            # statistics find them (31,513 rows decoded at 90 days instead of 782,516).
-            files = person_files(lake_dir, cache_dir, people or ())
-            table = read_rows(files, "actor", set(people or ())) if files else None
+            # statistics find them (13 groups of 4,096 rows decoded at 90 days for the
+            # five people a report shows, instead of 782,516 rows in 64 files).
+            table = person_groups(lake_dir, cache_dir, people)
         else:
-            files = bucket_files(lake_dir, cache_dir, wanted)
-            table = read_rows(files, "customer_id", wanted) if files else None
+            table = customer_groups(lake_dir, cache_dir, wanted)
     except OSError:
         return None
     if table is None or table.num_rows == 0:
@@ -844,10 +856,8 @@ def _from_buckets(
     # and no pa.array or timestamps as Python objects: either imports pandas, 0.25 s).
     customer = _numbers(table.column("customer_id").combine_chunks())
     times = _numbers(table.column("time").combine_chunks().view(pa.int64()))  # epoch us
-    keep = np.ones(table.num_rows, dtype=np.bool_)
-    if by_person:
-        keep &= np.isin(customer, np.fromiter(wanted, dtype=np.int64, count=len(wanted)))
-    elif people is not None:
+    keep = np.isin(customer, np.fromiter(wanted, dtype=np.int64, count=len(wanted)))
+    if people is not None:
         keep &= member(table.column("actor").combine_chunks(), set(people))
     if not include_denied:
         keep &= member(table.column("outcome").combine_chunks(), {"allowed"})

@@ -9,7 +9,7 @@ buckets only. The same rows are filed again by person bucket (an MD5 of the
 staff id), for the evidence of the few people a report shows. Each bucket is one
 file sorted by its key (the customer, or the person) in small row groups, so that
 a reader finds a customer's or a person's rows by the row groups' statistics and
-decodes only those (:func:`read_rows`). It is kept in segments, each covering a set of lake files
+decodes only those (:func:`read_groups`). It is kept in segments, each covering a set of lake files
 (listed with size and modification time in the segment's manifest): new lake
 files become a new segment; past MAX_SEGMENTS, all are merged into one; when
 a file any segment covered changed or disappeared, every segment is dropped and
@@ -30,13 +30,12 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bpoguard.trace._files import build_connection, write_whole
-from bpoguard.trace.accesses import RECORD_ACTIONS, LakeFile, lake_files, member, take
+from bpoguard.trace.accesses import RECORD_ACTIONS, LakeFile, lake_files
 
 FORMAT = 3  # bumped when the columns, the bucketing or the files' order change
 BUCKETS = 256
@@ -93,6 +92,48 @@ def bucket_files(lake_dir: Path, cache_dir: Path, customers: Collection[int]) ->
         for bucket in wanted:
             found.extend(sorted((segment / f"bucket={bucket}").glob("*.parquet")))
     return found
+
+
+def customer_groups(lake_dir: Path, cache_dir: Path, customers: Collection[int]) -> pa.Table | None:
+    """The row groups that can hold these customers' record decisions (built if need be).
+
+    Each customer is looked for in its own bucket only: ids of every bucket interleave,
+    so another bucket's groups would bound it too. None when no group can hold any.
+    Raises OSError when the cache folder cannot be written.
+    """
+    by_bucket: dict[int, set[object]] = {}
+    for c in customers:
+        by_bucket.setdefault(int(c) % BUCKETS, set()).add(int(c))
+    return _bucket_groups(_segments(lake_dir, cache_dir), None, "customer_id", by_bucket)
+
+
+def person_groups(lake_dir: Path, cache_dir: Path, people: Collection[str]) -> pa.Table | None:
+    """The row groups that can hold these people's record decisions (built if need be).
+
+    Each person is looked for in their own bucket only (a bucket's names span the
+    alphabet, so its groups would bound other buckets' people too). None when no
+    group can hold any. Raises OSError when the cache folder cannot be written.
+    """
+    by_bucket: dict[int, set[object]] = {}
+    for p in people:
+        by_bucket.setdefault(person_buckets([p])[0], set()).add(p)
+    return _bucket_groups(_segments(lake_dir, cache_dir), "people", "actor", by_bucket)
+
+
+def _bucket_groups(
+    segments: Sequence[Path], sub: str | None, key: str, by_bucket: dict[int, set[object]]
+) -> pa.Table | None:
+    tables = []
+    for segment in segments:
+        folder = segment if sub is None else segment / sub
+        for bucket, wanted in sorted(by_bucket.items()):
+            files = sorted((folder / f"bucket={bucket}").glob("*.parquet"))
+            table = read_groups(files, key, wanted) if files else None
+            if table is not None:
+                tables.append(table)
+    if not tables:
+        return None
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
 def _segments(lake_dir: Path, cache_dir: Path) -> list[Path]:
@@ -218,11 +259,12 @@ def _sort_buckets(folder: Path, key: str) -> None:
         os.replace(sorted_file, bucket / "data_0.parquet")
 
 
-def read_rows(files: Sequence[Path], key: str, wanted: Collection[object]) -> pa.Table | None:
-    """The rows of these bucket files whose ``key`` column is one of ``wanted``.
+def read_groups(files: Sequence[Path], key: str, wanted: Collection[object]) -> pa.Table | None:
+    """The row groups of these bucket files that can hold a row whose ``key`` is wanted.
 
-    Only the row groups whose statistics can hold a wanted value are decoded (the
-    files are sorted by their key). None when no row group can: nothing to read.
+    Only the row groups whose statistics bound a wanted value are decoded (the files
+    are sorted by their key); the caller keeps the rows it wants from them, with its
+    other conditions, in one pass. None when no row group can: nothing to read.
     """
     values = sorted(wanted)  # type: ignore[type-var]
     tables = []
@@ -233,8 +275,7 @@ def read_rows(files: Sequence[Path], key: str, wanted: Collection[object]) -> pa
             tables.append(source.read_row_groups(groups))
     if not tables:
         return None
-    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    return take(table, np.flatnonzero(member(table.column(key).combine_chunks(), set(values))))
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
 def _groups(metadata: pq.FileMetaData, column: int, values: Sequence[object]) -> list[int]:
@@ -279,8 +320,10 @@ __all__ = [
     "BUCKETS",
     "MAX_SEGMENTS",
     "bucket_files",
+    "customer_groups",
     "person_buckets",
     "person_files",
-    "read_rows",
+    "person_groups",
+    "read_groups",
     "worth_it",
 ]
