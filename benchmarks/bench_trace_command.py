@@ -19,8 +19,9 @@ workspace is passed as `--home` where the command is not `--help` or `--version`
     python benchmarks/bench_trace_command.py --old /tmp/old/src --home W --command=--help
 
 ``--stages`` runs each tree once more in process with the stages timed (the import
-of the CLI, the import of the trace, trace_leak and its own stages, leak_document,
-emit_json, and the end of main to the process's exit).
+of the CLI, the fork of the dump's worker where there is one, the import of the trace,
+trace_leak and its own stages, leak_document, emit_json, and the end of main to the
+process's exit); ``--stages N`` runs N such pairs, alternated.
 Prints medians and maxima per tree, the new/old ratios, and the load average.
 """
 
@@ -42,35 +43,60 @@ _COMMAND = (
 
 # The lead's stage timer (session 13), run inside the child: it wraps the command's
 # parts in place and prints a mark as each ends; the last mark is printed by the parent.
+# The parts are wrapped as their modules load (an import hook), not imported ahead: the
+# command imports the trace itself, after it has forked the dump's worker.
 _STAGES = """
-import sys, time
+import importlib.machinery, sys, time
 T0 = time.perf_counter()
 marks = []
-import bpoguard.cli.app
-marks.append(("import cli", time.perf_counter() - T0))
-import bpoguard.trace.leak, bpoguard.trace.report
-marks.append(("import trace", time.perf_counter() - T0))
-import bpoguard.cli._common as C, bpoguard.trace.leak as L, bpoguard.trace.report as R
-import bpoguard.cli.trace as CT
 found = {}
-def wrap(mod, name, *also):
+def wrap(mod, name):
     f = getattr(mod, name)
     def g(*a, **k):
         s = time.perf_counter(); r = f(*a, **k)
         marks.append((name, time.perf_counter() - T0, time.perf_counter() - s))
         if name == "trace_leak": found.update(r.timings)
         return r
-    for m in (mod, *also):
-        setattr(m, name, g)
-wrap(L, "trace_leak"); wrap(R, "leak_document"); wrap(C, "emit_json", CT)
+    setattr(mod, name, g)
+def on_leak(mod):
+    marks.append(("import trace", time.perf_counter() - T0)); wrap(mod, "trace_leak")
+def on_recognition(mod):
+    cls = getattr(mod, "DumpRecognition", None)
+    if cls is not None:
+        start = cls._start
+        def _start(self):
+            marks.append(("worker forked", time.perf_counter() - T0)); start(self)
+        cls._start = _start
+AFTER = {"bpoguard.trace.leak": on_leak, "bpoguard.trace.recognition": on_recognition,
+         "bpoguard.trace.report": lambda mod: wrap(mod, "leak_document"),
+         "bpoguard.cli._common": lambda mod: wrap(mod, "emit_json")}
+class Hook:
+    def find_spec(self, name, path, target=None):
+        if name not in AFTER:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        real = spec.loader.exec_module
+        def exec_module(module):
+            real(module); AFTER[name](module)
+        spec.loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, Hook())
+import bpoguard.cli.app
+marks.append(("import cli", time.perf_counter() - T0))
 from bpoguard.cli import main
 sys.argv = ["bpoguard", *sys.argv[1:]]
 code = main()
 sys.stdout.flush()
 marks.append(("main returned", time.perf_counter() - T0))
-for m in marks:
+for m in sorted(marks, key=lambda m: m[1]):
     print("  ", m[0], *(f"{x:.3f}" for x in m[1:]), file=sys.stderr)
 print("   trace_leak stages:", ", ".join(f"{k} {v:.3f}" for k, v in found.items()), file=sys.stderr)
+import resource
+own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"   CPU: this process {own.ru_utime + own.ru_stime:.3f} s, its workers "
+      f"{kids.ru_utime + kids.ru_stime:.3f} s", file=sys.stderr)
 print(f"END {time.time():.6f}", file=sys.stderr)
 """
 
@@ -110,7 +136,10 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3, help="timed runs of each tree")
     p.add_argument("--warm", type=int, default=1, help="untimed runs first (the page cache)")
     p.add_argument("--html", action="store_true", help="also compare the HTML pages")
-    p.add_argument("--stages", action="store_true", help="one staged run of each tree at the end")
+    p.add_argument(
+        "--stages", type=int, nargs="?", const=1, default=0, metavar="N",
+        help="N staged runs of each tree at the end, alternated (1 without N)",
+    )  # fmt: skip
     a = p.parse_args()
     trees = {"old": a.old.resolve(), "new": a.new.resolve()}
     if a.command is not None:
@@ -161,8 +190,9 @@ def main() -> None:
                 _run(tree, [*argv, "--html", str(page)])
                 pages[name] = page.read_bytes()
         print(f"HTML pages: {'identical bytes' if pages['old'] == pages['new'] else 'DIFFERENT'}")
-    if a.stages:
-        for name, tree in trees.items():
+    for k in range(a.stages):
+        for name in ["old", "new"] if k % 2 == 0 else ["new", "old"]:
+            tree = trees[name]
             wall, cpu, _, _, text = _run(tree, argv, _STAGES)
             ended = time.time()
             lines = [x for x in text.splitlines() if not x.startswith("END ")]

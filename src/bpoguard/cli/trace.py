@@ -21,9 +21,7 @@ from bpoguard.cli._common import (
     out,
 )
 from bpoguard.cli._progress import stages
-from bpoguard.cli.vault import provider
 from bpoguard.errors import InputError
-from bpoguard.guard.vault import Vault
 
 trace_app = command_group(
     "trace",
@@ -76,17 +74,27 @@ def leak(
 ) -> None:
     """Match a leaked dump to our customers and rank who accessed them before it surfaced. [analyst, investigator]"""
     from bpoguard.trace.dump import dump_format
-    from bpoguard.trace.leak import LeakOptions, trace_leak
-    from bpoguard.trace.report import leak_document, leak_html
+    from bpoguard.trace.recognition import DumpRecognition
 
     if max_records < 1:
         raise InputError("--max-records must be at least 1")
-    options = LeakOptions(
-        _date(first_seen, "--first-seen"), include_denied=not allowed_only, max_records=max_records
-    )
-    dump_format(path)  # an unreadable file is one line, before any progress bar
-    with open_workspace(home, db) as ws, stages(not json_out and sys.stderr.isatty()) as progress:
-        trace = trace_leak(ws, Vault(provider(ws)), path, options, progress)
+    seen = _date(first_seen, "--first-seen")
+    dump_format(path)  # an unreadable file is one line, before any worker or progress bar
+    # The dump is read and recognised by a worker forked now, from a process that has
+    # imported little, on the other core while this one imports the trace (SQLAlchemy,
+    # the vault, numpy, DuckDB: most of a second) and opens the workspace.
+    with DumpRecognition(path, max_records) as early:
+        from bpoguard.cli.vault import provider
+        from bpoguard.guard.vault import Vault
+        from bpoguard.trace.leak import LeakOptions, trace_leak
+        from bpoguard.trace.report import leak_document, leak_html
+
+        options = LeakOptions(seen, include_denied=not allowed_only, max_records=max_records)
+        with (
+            open_workspace(home, db) as ws,
+            stages(not json_out and sys.stderr.isatty()) as progress,
+        ):
+            trace = trace_leak(ws, Vault(provider(ws)), path, options, progress, early)
     # The report is some 100,000 new dicts and lists and no reference cycles (a test holds
     # it): the 70-80 collections building it set off, one or two of them full walks of the
     # trace's heap, cost 0.06-0.24 s of a 0.1-0.4 s leak_document at 90 days.

@@ -9,13 +9,14 @@ customers before the leak was first seen (:mod:`.accesses`), score them
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select
 
@@ -26,7 +27,7 @@ from bpoguard.ledger.verifier import parse_json
 from bpoguard.store import models as m
 from bpoguard.store.fast import run as _run
 from bpoguard.trace.accesses import Access, access_index, accesses_of, dump_accesses
-from bpoguard.trace.dump import Cells, ReadStats, read_dump
+from bpoguard.trace.dump import ReadStats, dump_format
 from bpoguard.trace.matcher import (
     AMBIGUOUS,
     MATCHED,
@@ -36,6 +37,7 @@ from bpoguard.trace.matcher import (
     RecordMatch,
     clients,
 )
+from bpoguard.trace.recognition import DumpRecognition
 from bpoguard.trace.scoring import Attribution, Suspect, attribute
 from bpoguard.workspace import Workspace
 
@@ -83,13 +85,28 @@ def trace_leak(
     path: Path,
     options: LeakOptions | None = None,
     progress: Progress | None = None,
+    early: DumpRecognition | None = None,
 ) -> LeakTrace:
-    """Trace a leaked dump against what this workspace holds."""
+    """Trace a leaked dump against what this workspace holds.
+
+    ``early`` is the dump's reading and recognition, already started in a worker (the
+    command starts it before its own imports); without it, it starts here, before the
+    database is opened. The caller who started it closes it.
+    """
     options = options or LeakOptions()
+    if early is not None and (early.path != path or early.max_records != options.max_records):
+        raise ValueError("the dump's recognition was started for another file or record limit")
     stats = ReadStats()
     window_end = _window_end(options.first_seen)
     clock = _Clock()
-    found = _match(ws, vault, path, options, stats, window_end, progress, clock)
+    if early is None:
+        dump_format(path)  # a dump that cannot be read fails here, before any fork
+    with (
+        DumpRecognition(path, options.max_records)
+        if early is None
+        else contextlib.nullcontext(early)
+    ) as recognition:
+        found = _match(ws, vault, recognition, stats, progress, clock)
     # The stages after matching allocate hundreds of thousands of objects (rows, accesses,
     # the caches' names) and no cycles: full collections would walk the heap for nothing.
     with collector.paused():
@@ -179,18 +196,25 @@ class _Clock:
         self._last = now
 
 
-def _timed(records: Iterable[Cells], clock: _Clock) -> Iterator[Cells]:
-    """The records, with the time spent reading them counted apart from matching."""
-    it = iter(records)
+_T = TypeVar("_T")
+
+
+def _timed(items: Iterable[_T], clock: _Clock) -> Iterator[_T]:
+    """The dump's blocks, with the time spent getting them counted apart from matching.
+
+    "read" is waiting for the worker and unpacking what it sent (or, without it,
+    reading and recognising here); "match" is everything else.
+    """
+    it = iter(items)
     while True:
         clock.lap("match")
         try:
-            record = next(it)
+            item = next(it)
         except StopIteration:
             clock.lap("read")
             return
         clock.lap("read")
-        yield record
+        yield item
 
 
 @dataclass
@@ -204,18 +228,16 @@ class _Found:
 def _match(
     ws: Workspace,
     vault: Vault,
-    path: Path,
-    options: LeakOptions,
+    recognition: DumpRecognition,
     stats: ReadStats,
-    window_end: dt.datetime | None,
     progress: Progress | None,
     clock: _Clock,
 ) -> _Found:
-    """Read and match the dump: the records kept, the counts and the customers found."""
+    """Match the dump's blocks as they come: the records kept, the counts and the customers found."""
     with ws.store.engine.connect() as conn:
         matcher = Matcher(conn, vault, clients(conn))
-        records = _timed(read_dump(path, stats, options.max_records), clock)
-        kept = _matched(matcher.match_all(records), progress)
+        blocks = _timed(recognition.blocks(stats), clock)
+        kept = _matched(matcher.match_blocks(blocks), progress)
         clock.lap("match")
         by_status = matcher.stats.by_status
         counts = {
