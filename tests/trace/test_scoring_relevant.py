@@ -93,3 +93,18 @@ def test_a_culprit_is_chosen_in_round_one_and_ranked_nowhere_else() -> None:
     assert result == _round_by_round(index, set(mine))
     first = dataclasses.replace(result.suspects[0], round=0)
     assert first not in result.others
+
+
+@settings(max_examples=200, deadline=None)
+@given(pairs, st.booleans())
+def test_pairs_sorted_or_not_give_the_same_index(
+    accesses: list[tuple[int, int]], presorted: bool
+) -> None:
+    if presorted:
+        accesses = sorted(set(accesses), key=lambda pc: (pc[1], pc[0]))
+    index = AccessIndex.from_pairs(PEOPLE, [p for p, _ in accesses], [c for _, c in accesses])
+    unique = sorted(set(accesses), key=lambda pc: (pc[1], pc[0]))
+    assert index.pairs == len(unique)
+    assert index.accessors.tolist() == [p for p, _ in unique]
+    assert index.customers.tolist() == sorted({c for _, c in unique})
+    assert index.person_size.tolist() == [sum(p == k for p, _ in unique) for k in range(6)]

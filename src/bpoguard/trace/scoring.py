@@ -54,9 +54,12 @@ class AccessIndex:
         p = np.asarray(person, dtype=np.int64)
         c = np.asarray(customer, dtype=np.int64)
         if p.size:
-            # Sort and drop repeats: numpy's hashing unique is slow on wide int64 keys.
-            key = np.sort(c * max(1, len(people)) + p)
-            key = key[np.concatenate(([True], key[1:] != key[:-1]))]
+            key = c * max(1, len(people)) + p
+            # Sort and drop repeats (numpy's hashing unique is slow on wide int64 keys),
+            # unless they already are: a dump's pairs come sorted by customer and person.
+            if not bool(np.all(key[1:] > key[:-1])):
+                key = np.sort(key)
+                key = key[np.concatenate(([True], key[1:] != key[:-1]))]
             c, p = key // max(1, len(people)), key % max(1, len(people))
         starts = np.flatnonzero(np.concatenate(([True], c[1:] != c[:-1]))) if c.size else c
         customers = c[starts]
