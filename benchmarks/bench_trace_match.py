@@ -10,7 +10,8 @@ and of any worker processes it forked, SQL statements, peak RSS), then
 (wall, CPU, peak RSS of the command). Prints medians and maxima. ``--parts`` times the matching stage alone, part by
 part (waiting on the recognition worker, the prefetch, deciding records, the
 vault reads for partials, the garbage collector, minor page faults), in fresh
-processes, and with ``--old SRC`` alternates them with an old copy of the code:
+processes (the prefetch split into digesting, its SQL and the walk; wall and the
+parent's CPU seconds), and with ``--old SRC`` alternates them with an old copy of the code:
 
     python benchmarks/bench_trace_match.py --home WS --dump D --parts --old /tmp/old/src --rounds 5
 
@@ -37,6 +38,7 @@ from pathlib import Path
 from sqlalchemy import event
 
 import bpoguard
+from bpoguard.guard import vault as vault_module
 from bpoguard.guard.keys import KeyfileProvider
 from bpoguard.guard.vault import Vault
 from bpoguard.trace import matcher
@@ -114,16 +116,24 @@ def _commands(home: Path, dump: Path, runs: int) -> None:
           f"{max(peaks):.0f} MiB")  # fmt: skip
 
 
-def _timed(owner: object, name: str, label: str, spent: dict[str, float]) -> None:
-    """Wrap owner.name so that its wall seconds add up under label."""
+def _timed(
+    owner: object, name: str, label: str, spent: dict[str, float], *, consume: bool = False
+) -> None:
+    """Wrap owner.name so that its wall and CPU seconds add up under label and label_cpu.
+
+    ``consume``: the function returns an iterator, read whole inside the timing.
+    """
     inner = getattr(owner, name)
 
     def timed(*args: object, **kwargs: object) -> object:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
-            return inner(*args, **kwargs)
+            got = inner(*args, **kwargs)
+            return list(got) if consume else got
         finally:
             spent[label] = spent.get(label, 0.0) + time.perf_counter() - start
+            cpu_label = f"{label}_cpu"
+            spent[cpu_label] = spent.get(cpu_label, 0.0) + time.process_time() - cpu
 
     setattr(owner, name, timed)
 
@@ -136,8 +146,15 @@ def _parts_child(home: Path, dump: Path, runs: int) -> None:
     pipeline = sys.modules.get("bpoguard.trace.recognition", matcher)
     _timed(pipeline._Recognition, "sightings", "wait", spent)
     _timed(matcher.Matcher, "_prefetch", "prefetch", spent)
-    _timed(matcher.Matcher, "match", "decide", spent)
-    _timed(Vault, "get", "partials", spent)
+    _timed(Vault, "lookup_many", "lookups", spent)  # the digests and their SQL
+    _timed(vault_module, "_find_digests", "sql", spent, consume=True)
+    if hasattr(matcher.Matcher, "_search"):  # since session 15: searched, then decided
+        _timed(matcher.Matcher, "_search", "decide", spent)
+        _timed(matcher.Matcher, "_decided", "decide", spent)
+        _timed(matcher.Matcher, "_partial_values", "partials", spent)
+    else:
+        _timed(matcher.Matcher, "match", "decide", spent)
+        _timed(Vault, "get", "partials", spent)
     began: list[float] = []
 
     def _collector(phase: str, _info: dict[str, int]) -> None:
@@ -160,6 +177,10 @@ def _parts_child(home: Path, dump: Path, runs: int) -> None:
                 wall = time.perf_counter() - start
                 own2, kids2 = _cpu()
                 after = resource.getrusage(resource.RUSAGE_SELF)
+            for suffix in ("", "_cpu"):  # the prefetch's parts: digesting, SQL, the walk
+                lookups, sql = spent.get(f"lookups{suffix}", 0.0), spent.get(f"sql{suffix}", 0.0)
+                spent[f"digest{suffix}"] = lookups - sql
+                spent[f"walk{suffix}"] = spent.get(f"prefetch{suffix}", 0.0) - lookups
             out.append({"wall": wall, "cpu": own2 - own, "workers": kids2 - kids,
                         "kfaults": (after.ru_minflt - usage.ru_minflt) / 1000,
                         "records": records, **spent})  # fmt: skip
@@ -180,10 +201,15 @@ def _parts(home: Path, dump: Path, old: Path | None, rounds: int) -> None:
             done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
             runs[name] += json.loads(done.stdout)
     for name, got in runs.items():
-        keys = ["wall", "cpu", "workers", "wait", "prefetch", "decide", "partials", "gc",
-                "kfaults"]  # fmt: skip
+        keys = ["wall", "cpu", "workers", "wait", "prefetch", "digest", "sql", "walk", "decide",
+                "partials", "gc", "kfaults"]  # fmt: skip
         medians = " ".join(f"{k} {statistics.median(r.get(k, 0.0) for r in got):.3f}" for k in keys)
-        print(f"{name}: {len(got)} warm runs, medians: {medians}")
+        print(f"{name}: {len(got)} warm runs, medians (wall s): {medians}")
+        cpu_keys = ["prefetch", "digest", "sql", "walk", "decide", "partials"]
+        cpu = " ".join(
+            f"{k} {statistics.median(r.get(f'{k}_cpu', 0.0) for r in got):.3f}" for k in cpu_keys
+        )
+        print(f"{name}: the parent's CPU s by part, medians: {cpu}")
 
 
 def main() -> None:

@@ -235,7 +235,11 @@ class Matcher:
         # its field], the steps (the slots of its countries in its column's order)
         # built when first needed and again after an order has moved.
         kinds: dict[tuple[str | None, str, tuple[str, ...]], list[Any]] = {}
-        walks: list[list[_Ask]] = []
+        # Each record's walk: [its asks, where the last round first waited, the client
+        # the record was within there]. While no client order changes, a round's walk
+        # takes up where the last one first waited: what came before was walked over
+        # answers already known, with the same steps, and would go the same way again.
+        walks: list[list[Any]] = []
         indexed = _INDEXED_NAMES
         for sighting in sightings:
             wanted: list[_Ask] = []
@@ -255,7 +259,7 @@ class Matcher:
                     ]
                 wanted.append((found.canonical, kind))
             if wanted:
-                walks.append(wanted)
+                walks.append([wanted, 0, None])
         # The clients in the order each column and field will ask them, kept up to date
         # with the hits of the rounds: the search's own order as of the block's start,
         # then sorted by hits as :meth:`_promote` keeps it.
@@ -265,11 +269,11 @@ class Matcher:
         while walks:
             queue: dict[_Slot, set[str]] = {}
             asked: list[tuple[_Slot, str, tuple[str | None, str]]] = []
-            unfinished: list[list[_Ask]] = []
+            unfinished: list[list[Any]] = []
             for walk in walks:
-                within: str | None = None
+                asks, at, within = walk
                 waiting = False
-                for canonical, kind in walk:
+                for i, (canonical, kind) in enumerate(asks[at:] if at else asks, at):
                     steps: list[_Slot] | None = kind[0]
                     if steps is None:
                         countries = kind[2]
@@ -281,9 +285,10 @@ class Matcher:
                     for slot in steps:
                         if within is not None and slot.id != within:
                             continue
-                        ids = slot.answers.get(canonical)
+                        # This block's answers first: most of a dump's values are new.
+                        ids = slot.fetched.get(canonical)
                         if ids is None:
-                            ids = slot.fetched.get(canonical)
+                            ids = slot.answers.get(canonical)
                             if ids is None:  # queued, and taken as a hit for what follows
                                 values = queue.get(slot)
                                 if values is None:
@@ -291,7 +296,9 @@ class Matcher:
                                 else:
                                     values.add(canonical)
                                 asked.append((slot, canonical, kind[1]))
-                                waiting = True
+                                if not waiting:
+                                    waiting = True
+                                    walk[1], walk[2] = i, within
                                 within = slot.id
                                 break
                         if not ids:
@@ -323,15 +330,17 @@ class Matcher:
                         counted = seen[route] = Counter()
                     counted[slot.id] += 1
                     moved.add(route)
+            changed = False
             for route in moved:
                 hits = seen[route]
-                orders[route] = sorted(
-                    orders.get(route, slots[route[1]]),
-                    key=lambda s: (-hits[s.id], position[s.id]),
-                )
-            if moved:
+                before = orders.get(route, slots[route[1]])
+                orders[route] = after = sorted(before, key=lambda s: (-hits[s.id], position[s.id]))
+                changed = changed or after != before
+            if changed:  # every walk again from its start, over the new steps
                 for kind in kinds.values():
                     kind[0] = None
+                for walk in unfinished:
+                    walk[1], walk[2] = 0, None
             walks = unfinished
 
     def match(self, record: Cells, sighting: Sighting | None = None) -> RecordMatch:
