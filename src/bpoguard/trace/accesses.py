@@ -22,6 +22,7 @@ pairs by binary search, so the cost follows the dump, not the lake.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -441,6 +442,7 @@ def _concatenate(parts: Sequence[str], target: str) -> None:
 
 DUMP_FORMAT = 1  # bumped when the totals' or the pair index's columns change
 _TOTALS_PREFIX = f"people-v{DUMP_FORMAT}-"
+_VOLUMES_PREFIX = "volumes-v1-"  # a window's volumes, remembered (see _window_volumes)
 _PAIRS_PREFIX = f"bycustomer-v{DUMP_FORMAT}-"
 DAY_US = 86_400_000_000
 NEVER = 2**31 - 1  # the day of a pair's first allowed request when none was allowed
@@ -482,8 +484,9 @@ def dump_caches(lake_dir: Path, cache_dir: Path) -> DumpCaches:
         with build_connection(folder) as con:
             con.read_parquet(str(summary)).create_view("pairs")
             write_private(caches.totals, lambda tmp: _write_totals(con, tmp))
+    keep = (f"{_VOLUMES_PREFIX}{digest}-", ".spill-")  # this summary's volumes; a build's spill
     for old in folder.iterdir():
-        if old not in (caches.totals, caches.pairs) and not old.name.startswith(".spill-"):
+        if old not in (caches.totals, caches.pairs) and not old.name.startswith(keep):
             old.unlink(missing_ok=True)  # of a summary since superseded, or a failed write
     return caches
 
@@ -594,12 +597,55 @@ def dump_accesses(
     except OSError:
         return None
     day = NEVER if bound is None else bound // DAY_US
-    people, sizes = _volumes(caches.totals, day, include_denied)
+    people, sizes = _window_volumes(caches.totals, day, include_denied)
     pairs = _dump_pairs(caches.pairs, sorted(leaked), day, include_denied, people)
     index = AccessIndex.from_pairs(people, pairs.person, pairs.customer)
     index = dataclasses.replace(index, person_size=sizes, pairs=int(sizes.sum()))
     relevant = _relevant_pairs(lake_dir, cache_dir, pairs, leaked, before, include_denied, people)
     return index, relevant
+
+
+def _window_volumes(totals: Path, day: int, include_denied: bool) -> tuple[list[str], IntArray]:
+    """:func:`_volumes`, remembered beside the totals for this window.
+
+    The same window (first-seen day, refused requests counted or not) traced again
+    reads its 10,000 names and sizes instead of summing 670,000 rows of totals
+    (0.03 s at 90 days). Named by the totals' summary, so it follows the lake; a
+    cache folder that cannot be written computes it every time.
+    """
+    digest = totals.stem.removeprefix(_TOTALS_PREFIX)
+    mode = "all" if include_denied else "allowed"
+    memo = totals.parent / f"{_VOLUMES_PREFIX}{digest}-{int(day)}-{mode}.arrow"
+    try:
+        with pa.memory_map(str(memo)) as source:
+            table = pa.ipc.open_file(source).read_all()
+            if table.num_rows == 0:
+                return [], np.zeros(0, dtype=np.int64)
+            names = [str(n) for n in table.column("actor").to_pylist()]
+            # A copy: the map is closed on leaving this block.
+            return names, np.array(_numbers(table.column("n").combine_chunks()), dtype=np.int64)
+    except (OSError, pa.ArrowInvalid, KeyError):
+        pass  # not remembered yet (or unreadable): sum the totals
+    people, sizes = _volumes(totals, day, include_denied)
+    with contextlib.suppress(OSError):  # a read-only cache folder: summed each time
+        write_private(memo, lambda tmp: _write_volumes(tmp, people, sizes))
+    return people, sizes
+
+
+def _write_volumes(tmp: str, people: Sequence[str], sizes: IntArray) -> None:
+    """People and sizes as an uncompressed Arrow file, built from buffers (``pa.array``
+    imports pandas, 0.25 s of a trace)."""
+    encoded = [p.encode("utf-8") for p in people]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum([len(b) for b in encoded])
+    names = pa.Array.from_buffers(
+        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    )
+    counts = np.ascontiguousarray(sizes, dtype=np.int64)
+    n = pa.Array.from_buffers(pa.int64(), counts.size, [None, pa.py_buffer(counts)])
+    table = pa.Table.from_arrays([names, n], names=["actor", "n"])
+    with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
 
 
 def _volumes(totals: Path, day: int, include_denied: bool) -> tuple[list[str], IntArray]:
