@@ -90,9 +90,11 @@ def _here(path: Path, max_records: int = dump_module.MAX_RECORDS) -> tuple[Block
     return list(recognised(read_dump(path, stats, max_records))), stats
 
 
-def _early(path: Path, max_records: int = dump_module.MAX_RECORDS) -> tuple[Blocks, ReadStats]:
+def _early(
+    path: Path, max_records: int = dump_module.MAX_RECORDS, *, first_here: bool = False
+) -> tuple[Blocks, ReadStats]:
     stats = ReadStats()
-    with DumpRecognition(path, max_records) as early:
+    with DumpRecognition(path, max_records, first_here=first_here) as early:
         return list(early.blocks(stats)), stats
 
 
@@ -101,12 +103,13 @@ def _no_reader_threads() -> bool:
 
 
 @needs_fork
+@pytest.mark.parametrize("first_here", [False, True])
 def test_the_workers_blocks_and_stats_are_those_read_and_recognised_here(
-    dump: Path, small_blocks: list[int], taken_over: list[tuple[int, int | None]]
+    dump: Path, small_blocks: list[int], taken_over: list[tuple[int, int | None]], first_here: bool
 ) -> None:
     here, here_stats = _here(dump)
     taken_over.clear()
-    early, early_stats = _early(dump)
+    early, early_stats = _early(dump, first_here=first_here)
     assert len(small_blocks) == 1  # one worker for the whole dump
     assert taken_over == []  # and nothing read here
     assert len(early) >= 6
@@ -159,11 +162,13 @@ def test_a_worker_failing_at_once_leaves_the_dump_to_be_read_here_silently(
 
 
 @needs_fork
+@pytest.mark.parametrize("first_here", [False, True])
 def test_a_worker_dying_midway_is_taken_over_where_it_stopped(
     dump: Path,
     small_blocks: list[int],
     monkeypatch: pytest.MonkeyPatch,
     taken_over: list[tuple[int, int | None]],
+    first_here: bool,
 ) -> None:
     here, here_stats = _here(dump)
     taken_over.clear()
@@ -179,8 +184,10 @@ def test_a_worker_dying_midway_is_taken_over_where_it_stopped(
         write(out, kind, payload)
 
     monkeypatch.setattr(recognition, "_write", _dies_after_two)
-    early, stats = _early(dump)
-    assert taken_over == [(61, 45)]  # blocks of 20 and 40 from the worker, then here
+    early, stats = _early(dump, first_here=first_here)
+    # Two blocks from the worker (20 and 40 records; or 40 and 45, the first read here),
+    # then the rest read here, in blocks of 45.
+    assert taken_over == ([(106, 45)] if first_here else [(61, 45)])
     assert early == here  # cut into the same blocks all the same
     numbers = [r.number for block, _ in early for r in block]
     assert numbers == list(range(1, 301))  # none twice, none missed

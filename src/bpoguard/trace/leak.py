@@ -102,7 +102,7 @@ def trace_leak(
     if early is None:
         dump_format(path)  # a dump that cannot be read fails here, before any fork
     with (
-        DumpRecognition(path, options.max_records)
+        DumpRecognition(path, options.max_records, first_here=True)
         if early is None
         else contextlib.nullcontext(early)
     ) as recognition:
