@@ -15,7 +15,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -83,7 +83,7 @@ class ReadStats:
 
 def read_dump(
     path: Path, stats: ReadStats | None = None, max_records: int = MAX_RECORDS
-) -> Iterator[Cells]:
+) -> Generator[Cells, None, None]:
     """Stream the records of a dump file, whatever its format; DumpError if it cannot be read."""
     stats = stats if stats is not None else ReadStats()
     head = _head(path)
