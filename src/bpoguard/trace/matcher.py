@@ -8,8 +8,9 @@ statements instead of two a value), and then each record is decided in turn
 exactly as if its values had been looked up one by one. A record matches the customer most of its values
 point to. Partial values (the last digits of a card or phone) never match a
 record alone; they are checked, for the few customers a full value already
-points to, against that one field of those customers (:meth:`Vault.get`),
-and recorded as agreeing or not: weak evidence that narrows a strong match.
+points to, against that one field of those customers (a block's checks read
+together, :meth:`Vault.get_many`), and recorded as agreeing or not: weak
+evidence that narrows a strong match.
 """
 
 from __future__ import annotations
@@ -147,6 +148,11 @@ class Matcher:
             field_._value_: [_Slot(client, field_) for client in self._clients]
             for field_ in INDEXED
         }
+        # The same slots by client id: once a record is within a client, its later values
+        # are asked of that one client, found at once instead of walked to.
+        self._slot_of = {
+            name: {slot.id: slot for slot in slots} for name, slots in self._slots.items()
+        }
         self._cached = 0
         self._column_values: Counter[str] = Counter()
         self._column_hits: dict[str, set[str]] = {}  # a column's field types that matched
@@ -265,7 +271,7 @@ class Matcher:
         # then sorted by hits as :meth:`_promote` keeps it.
         seen = {route: Counter(hits) for route, hits in self._client_hits.items()}
         orders = {route: list(order) for route, order in self._order.items()}
-        slots, position = self._slots, self._position
+        slots, position, slot_of = self._slots, self._position, self._slot_of
         while walks:
             queue: dict[_Slot, set[str]] = {}
             asked: list[tuple[_Slot, str, tuple[str | None, str]]] = []
@@ -274,6 +280,21 @@ class Matcher:
                 asks, at, within = walk
                 waiting = False
                 for i, (canonical, kind) in enumerate(asks[at:] if at else asks, at):
+                    if within is not None:  # that client alone, if of the value's countries
+                        slot = slot_of[kind[3]][within]
+                        if slot.country not in kind[2]:
+                            continue
+                        if slot.fetched.get(canonical) is None and canonical not in slot.answers:
+                            values = queue.get(slot)
+                            if values is None:
+                                queue[slot] = {canonical}
+                            else:
+                                values.add(canonical)
+                            asked.append((slot, canonical, kind[1]))
+                            if not waiting:
+                                waiting = True
+                                walk[1], walk[2] = i, within
+                        continue
                     steps: list[_Slot] | None = kind[0]
                     if steps is None:
                         countries = kind[2]
@@ -282,9 +303,7 @@ class Matcher:
                             for slot in orders.get(kind[1], slots[kind[3]])
                             if slot.country in countries
                         ]
-                    for slot in steps:
-                        if within is not None and slot.id != within:
-                            continue
+                    for slot in steps:  # not yet within a client: the first that knows it
                         # This block's answers first: most of a dump's values are new.
                         ids = slot.fetched.get(canonical)
                         if ids is None:
@@ -462,8 +481,9 @@ class Matcher:
         if order is None:
             order = self._order[route] = list(self._slots[name])
         countries, canonical = found.countries, found.canonical
-        for slot in order:
-            if (within is not None and slot.id != within) or slot.country not in countries:
+        # Within a client, that client alone (found at once, not walked to in the order).
+        for slot in order if within is None else (self._slot_of[name][within],):
+            if slot.country not in countries:
                 continue
             answers = slot.answers
             ids = answers.get(canonical)
