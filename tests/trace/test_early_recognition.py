@@ -90,11 +90,9 @@ def _here(path: Path, max_records: int = dump_module.MAX_RECORDS) -> tuple[Block
     return list(recognised(read_dump(path, stats, max_records))), stats
 
 
-def _early(
-    path: Path, max_records: int = dump_module.MAX_RECORDS, *, first_here: bool = False
-) -> tuple[Blocks, ReadStats]:
+def _early(path: Path, max_records: int = dump_module.MAX_RECORDS) -> tuple[Blocks, ReadStats]:
     stats = ReadStats()
-    with DumpRecognition(path, max_records, first_here=first_here) as early:
+    with DumpRecognition(path, max_records) as early:
         return list(early.blocks(stats)), stats
 
 
@@ -103,13 +101,12 @@ def _no_reader_threads() -> bool:
 
 
 @needs_fork
-@pytest.mark.parametrize("first_here", [False, True])
 def test_the_workers_blocks_and_stats_are_those_read_and_recognised_here(
-    dump: Path, small_blocks: list[int], taken_over: list[tuple[int, int | None]], first_here: bool
+    dump: Path, small_blocks: list[int], taken_over: list[tuple[int, int | None]]
 ) -> None:
     here, here_stats = _here(dump)
     taken_over.clear()
-    early, early_stats = _early(dump, first_here=first_here)
+    early, early_stats = _early(dump)
     assert len(small_blocks) == 1  # one worker for the whole dump
     assert taken_over == []  # and nothing read here
     assert len(early) >= 6
@@ -162,13 +159,11 @@ def test_a_worker_failing_at_once_leaves_the_dump_to_be_read_here_silently(
 
 
 @needs_fork
-@pytest.mark.parametrize("first_here", [False, True])
 def test_a_worker_dying_midway_is_taken_over_where_it_stopped(
     dump: Path,
     small_blocks: list[int],
     monkeypatch: pytest.MonkeyPatch,
     taken_over: list[tuple[int, int | None]],
-    first_here: bool,
 ) -> None:
     here, here_stats = _here(dump)
     taken_over.clear()
@@ -184,10 +179,8 @@ def test_a_worker_dying_midway_is_taken_over_where_it_stopped(
         write(out, kind, payload)
 
     monkeypatch.setattr(recognition, "_write", _dies_after_two)
-    early, stats = _early(dump, first_here=first_here)
-    # Two blocks from the worker (20 and 40 records; or 40 and 45, the first read here),
-    # then the rest read here, in blocks of 45.
-    assert taken_over == ([(106, 45)] if first_here else [(61, 45)])
+    early, stats = _early(dump)
+    assert taken_over == [(61, 45)]  # blocks of 20 and 40 from the worker, then here
     assert early == here  # cut into the same blocks all the same
     numbers = [r.number for block, _ in early for r in block]
     assert numbers == list(range(1, 301))  # none twice, none missed
@@ -271,9 +264,15 @@ def test_memory_here_is_bounded_by_the_queued_blocks_not_the_dump(
     assert long < short * 1.25
 
 
-def _document(world: World, dump: Path, options: LeakOptions | None = None) -> str:
+def _document(world: World, dump: Path, options: LeakOptions, *, early: bool = True) -> str:
+    """The report, the dump recognised by an early worker (as the command does) or not."""
     with Workspace.open(world.home) as ws:
-        trace = trace_leak(ws, Vault(provider(ws)), dump, options)
+        vault = Vault(provider(ws))
+        if not early:
+            trace = trace_leak(ws, vault, dump, options)
+        else:
+            with DumpRecognition(dump, options.max_records) as started:
+                trace = trace_leak(ws, vault, dump, options, early=started)
     return json.dumps(leak_document(trace), sort_keys=True, default=str)
 
 
@@ -289,6 +288,8 @@ def test_a_trace_gives_the_same_report_with_the_worker_failing_or_not_forked(
     with_worker = _document(world, dump, options)
     assert len(small_blocks) == 1 and _reaped(small_blocks[0])
     assert json.loads(with_worker)["matching"]["matched"] > 50
+    assert _document(world, dump, options, early=False) == with_worker  # as before it
+    assert len(small_blocks) == 1  # no early worker in process unless started
     monkeypatch.setattr(recognition, "_CAN_FORK", False)
     assert _document(world, dump, options) == with_worker
     monkeypatch.setattr(recognition, "_CAN_FORK", True)

@@ -9,7 +9,6 @@ customers before the leak was first seen (:mod:`.accesses`), score them
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -27,7 +26,7 @@ from bpoguard.ledger.verifier import parse_json
 from bpoguard.store import models as m
 from bpoguard.store.fast import run as _run
 from bpoguard.trace.accesses import Access, access_index, accesses_of, dump_accesses
-from bpoguard.trace.dump import ReadStats, dump_format
+from bpoguard.trace.dump import Cells, ReadStats, read_dump
 from bpoguard.trace.matcher import (
     AMBIGUOUS,
     MATCHED,
@@ -37,8 +36,9 @@ from bpoguard.trace.matcher import (
     RecordMatch,
     clients,
 )
-from bpoguard.trace.recognition import DumpRecognition
+from bpoguard.trace.recognition import DumpRecognition, recognised
 from bpoguard.trace.scoring import Attribution, Suspect, attribute
+from bpoguard.trace.values import Sighting
 from bpoguard.workspace import Workspace
 
 MAX_PROOFS = 200  # inclusion proofs in one report; the rest by ledger index only
@@ -89,9 +89,10 @@ def trace_leak(
 ) -> LeakTrace:
     """Trace a leaked dump against what this workspace holds.
 
-    ``early`` is the dump's reading and recognition, already started in a worker (the
-    command starts it before its own imports); without it, it starts here, before the
-    database is opened. The caller who started it closes it.
+    ``early`` is the dump's reading and recognition, already started in a worker by
+    the caller (the command starts it before its own imports), who closes it. Without
+    it the dump is read here, and each block recognised in a short-lived worker while
+    the one before is matched.
     """
     options = options or LeakOptions()
     if early is not None and (early.path != path or early.max_records != options.max_records):
@@ -100,13 +101,13 @@ def trace_leak(
     window_end = _window_end(options.first_seen)
     clock = _Clock()
     if early is None:
-        dump_format(path)  # a dump that cannot be read fails here, before any fork
-    with (
-        DumpRecognition(path, options.max_records, first_here=True)
-        if early is None
-        else contextlib.nullcontext(early)
-    ) as recognition:
-        found = _match(ws, vault, recognition, stats, progress, clock)
+        # No head start to be had here (matching needs the first block at once), and a
+        # worker streaming from the start measured no faster than the blocks' own
+        # workers (docs/benchmarks.md, "Recognition starts first").
+        blocks = recognised(read_dump(path, stats, options.max_records))
+    else:
+        blocks = early.blocks(stats)
+    found = _match(ws, vault, blocks, progress, clock)
     # The stages after matching allocate hundreds of thousands of objects (rows, accesses,
     # the caches' names) and no cycles: full collections would walk the heap for nothing.
     with collector.paused():
@@ -228,16 +229,15 @@ class _Found:
 def _match(
     ws: Workspace,
     vault: Vault,
-    recognition: DumpRecognition,
-    stats: ReadStats,
+    blocks: Iterator[tuple[list[Cells], list[Sighting]]],
     progress: Progress | None,
     clock: _Clock,
 ) -> _Found:
     """Match the dump's blocks as they come: the records kept, the counts and the customers found."""
     with ws.store.engine.connect() as conn:
         matcher = Matcher(conn, vault, clients(conn))
-        blocks = _timed(recognition.blocks(stats), clock)
-        kept = _matched(matcher.match_blocks(blocks), progress)
+        timed = _timed(blocks, clock)
+        kept = _matched(matcher.match_blocks(timed), progress)
         clock.lap("match")
         by_status = matcher.stats.by_status
         counts = {

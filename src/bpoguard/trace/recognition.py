@@ -204,8 +204,9 @@ _Block = tuple[list[Cells], list[Sighting]]
 class DumpRecognition:
     """A whole dump read and recognised by one forked worker, streamed back a block at a time.
 
-    Started before anything heavy is imported or opened, the worker (a fork of a light
-    process) reads the dump with :func:`~.dump.read_dump`, cuts it into the blocks
+    Started before anything heavy is imported or opened (the command starts it as soon
+    as its arguments are checked, and imports the trace meanwhile), the worker (a fork
+    of a light process) reads the dump with :func:`~.dump.read_dump`, cuts it into the blocks
     :func:`recognised` would, recognises each and writes its cells and sightings to a
     pipe as soon as it has them, then the :class:`~.dump.ReadStats`. A thread here
     drains the pipe into a queue of at most QUEUED blocks, so the worker never waits
@@ -219,16 +220,9 @@ class DumpRecognition:
     ``with`` block) stops and reaps the worker, on an error or Ctrl-C too.
     """
 
-    def __init__(
-        self, path: Path, max_records: int = MAX_RECORDS, *, first_here: bool = False
-    ) -> None:
+    def __init__(self, path: Path, max_records: int = MAX_RECORDS) -> None:
         self.path = path
         self.max_records = max_records
-        # A caller with nothing else to do until the first block comes (a trace in
-        # process, not the command importing) recognises it itself, while the worker
-        # starts on the second: the blocks double, so a worker that recognised the first
-        # too would be only just ahead when the second and third are asked for.
-        self.first_here = first_here
         self._pid: int | None = None
         self._pipe: int | None = None
         self._reader: threading.Thread | None = None
@@ -251,14 +245,6 @@ class DumpRecognition:
     def blocks(self, stats: ReadStats) -> Iterator[_Block]:
         """The dump's blocks with their sightings, in order; `stats` filled as reading here fills it."""
         handed = 0
-        if self._reader is not None and self.first_here:
-            # The worker's reading fills `stats`; this one only gives the first block.
-            reading = read_dump(self.path, ReadStats(), self.max_records)
-            first = list(itertools.islice(reading, FIRST_BLOCK))
-            reading.close()  # the file, closed now
-            handed = len(first)
-            if first:
-                yield first, [recognise(record.cells) for record in first]
         if self._reader is not None:
             while (frame := self._frames.get()) is not None:
                 kind, payload = frame
@@ -316,7 +302,7 @@ class DumpRecognition:
                 os.close(read)
                 _worker_quiet()
                 with os.fdopen(write, "wb") as out:
-                    _stream(self.path, self.max_records, out, self.first_here)
+                    _stream(self.path, self.max_records, out)
                 code = 0
             finally:
                 os._exit(code)  # never a traceback or the parent's exit handlers here
@@ -375,13 +361,10 @@ def _worker_quiet() -> None:
     gc.disable()
 
 
-def _stream(path: Path, max_records: int, out: io.BufferedWriter, first_here: bool) -> None:
+def _stream(path: Path, max_records: int, out: io.BufferedWriter) -> None:
     """In the worker: each block's cells and sightings as a frame, then the reading's stats."""
     stats = ReadStats()
-    blocks = _blocks(read_dump(path, stats, max_records))
-    if first_here:
-        next(blocks, None)  # the parent recognises it
-    for block in blocks:
+    for block in _blocks(read_dump(path, stats, max_records)):
         rows = [(r.number, r.where, r.cells) for r in block]
         _write(out, _BLOCK, marshal.dumps((rows, pack([recognise(r.cells) for r in block]))))
         del block, rows
