@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from trace_world import World
+from trace_world import World, reaped
 
 from bpoguard.cli import main
 from bpoguard.cli.vault import provider
@@ -76,14 +76,6 @@ def taken_over(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int | None]]:
     return seen
 
 
-def _reaped(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
-
-
 def _here(path: Path, max_records: int = dump_module.MAX_RECORDS) -> tuple[Blocks, ReadStats]:
     """The blocks and stats of reading and recognising in this process, as before the worker."""
     stats = ReadStats()
@@ -113,7 +105,7 @@ def test_the_workers_blocks_and_stats_are_those_read_and_recognised_here(
     assert early == here  # every block: the same records, cut the same, the same sightings
     assert dataclasses.asdict(early_stats) == dataclasses.asdict(here_stats)
     assert early_stats.records == 300 and early_stats.format == "csv"
-    assert _reaped(small_blocks[0]) and _no_reader_threads()
+    assert reaped(small_blocks[0]) and _no_reader_threads()
 
 
 @needs_fork
@@ -155,7 +147,7 @@ def test_a_worker_failing_at_once_leaves_the_dump_to_be_read_here_silently(
     assert dataclasses.asdict(stats) == dataclasses.asdict(here_stats)
     out, err = capfd.readouterr()
     assert out == "" and err == ""  # no traceback, and so no value, from the worker
-    assert _reaped(small_blocks[0]) and _no_reader_threads()
+    assert reaped(small_blocks[0]) and _no_reader_threads()
 
 
 @needs_fork
@@ -185,7 +177,7 @@ def test_a_worker_dying_midway_is_taken_over_where_it_stopped(
     numbers = [r.number for block, _ in early for r in block]
     assert numbers == list(range(1, 301))  # none twice, none missed
     assert dataclasses.asdict(stats) == dataclasses.asdict(here_stats)
-    assert _reaped(small_blocks[0]) and _no_reader_threads()
+    assert reaped(small_blocks[0]) and _no_reader_threads()
 
 
 def test_without_fork_the_dump_is_read_and_recognised_here(
@@ -214,11 +206,11 @@ def test_stopping_early_leaves_no_worker_or_thread_behind(
         blocks = early.blocks(stats)
         first = next(blocks)
         assert len(first[0]) == 20
-    assert _reaped(small_blocks[0]) and _no_reader_threads()
+    assert reaped(small_blocks[0]) and _no_reader_threads()
     # Never consumed at all: the worker fills the queue and waits; closing still reaps it.
     with DumpRecognition(dump):
         pass
-    assert len(small_blocks) == 2 and _reaped(small_blocks[1]) and _no_reader_threads()
+    assert len(small_blocks) == 2 and reaped(small_blocks[1]) and _no_reader_threads()
 
 
 def _noise(path: Path, count: int) -> Path:
@@ -291,7 +283,7 @@ def test_a_trace_gives_the_same_report_with_the_worker_failing_or_not_forked(
 ) -> None:
     options = LeakOptions(max_records=250)
     with_worker = _document(world, dump, options)
-    assert len(small_blocks) == 1 and _reaped(small_blocks[0])
+    assert len(small_blocks) == 1 and reaped(small_blocks[0])
     assert json.loads(with_worker)["matching"]["matched"] > 50
     assert _document(world, dump, options, early=False) == with_worker  # as before it
     assert len(small_blocks) == 1  # no early worker in process unless started
@@ -309,7 +301,7 @@ def test_a_trace_gives_the_same_report_with_the_worker_failing_or_not_forked(
     capfd.readouterr()
     assert _document(world, dump, options) == with_worker
     assert capfd.readouterr() == ("", "")
-    assert len(small_blocks) == 2 and _reaped(small_blocks[1])
+    assert len(small_blocks) == 2 and reaped(small_blocks[1])
 
 
 def test_a_recognition_started_for_another_dump_is_refused(world: World, dump: Path) -> None:
@@ -343,7 +335,7 @@ def test_an_interrupted_trace_leaves_no_worker_behind(
     captured = capsys.readouterr()
     assert code == 130 and captured.out == ""  # typer turns Ctrl-C into exit status 130
     assert matched == 20
-    assert len(small_blocks) == 1 and _reaped(small_blocks[0]) and _no_reader_threads()
+    assert len(small_blocks) == 1 and reaped(small_blocks[0]) and _no_reader_threads()
 
 
 def test_a_dump_failing_midway_gives_the_same_one_line_with_the_worker_or_without(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from trace_world import World
+from trace_world import World, reaped
 
 from bpoguard.cli.vault import provider
 from bpoguard.guard.vault import Vault
@@ -66,14 +66,6 @@ def small_blocks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return started
 
 
-def _reaped(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
-
-
 def test_records_recognised_in_workers_match_as_recognised_here(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_blocks: list[int]
 ) -> None:
@@ -86,7 +78,7 @@ def test_records_recognised_in_workers_match_as_recognised_here(
     assert len(small_blocks) >= 6  # every block went to a worker
     assert ahead == here
     assert sum(1 for r in here if r.customer_id is not None) > 50
-    assert all(_reaped(pid) for pid in small_blocks)
+    assert all(reaped(pid) for pid in small_blocks)
 
 
 def test_a_failing_worker_leaves_the_block_to_be_recognised_here_silently(
@@ -126,4 +118,4 @@ def test_stopping_early_leaves_no_worker_behind(
         stream.close()
     assert len(first) == 25
     assert len(small_blocks) >= 2
-    assert all(_reaped(pid) for pid in small_blocks)
+    assert all(reaped(pid) for pid in small_blocks)

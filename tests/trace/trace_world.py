@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,3 +26,12 @@ class World:
         path = self.home / "sim" / f"customers-{client.removeprefix('org-')}.csv"
         with path.open(encoding="utf-8", newline="") as handle:
             return {int(r["customer_id"]): r for r in csv.DictReader(handle)}
+
+
+def reaped(pid: int) -> bool:
+    """Whether a worker this process forked is gone and reaped (no zombie left behind)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
