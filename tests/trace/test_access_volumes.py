@@ -78,3 +78,19 @@ def test_remembering_volumes_imports_no_pandas(lake: Path, tmp_path: Path) -> No
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == ["False"]
+
+
+def test_only_the_latest_windows_are_remembered(
+    lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(accesses, "MAX_VOLUMES", 3)
+    caches = dump_caches(lake, tmp_path / "cache")
+    written = []
+    for day in range(20_000, 20_006):
+        accesses._window_volumes(caches.totals, day, True)
+        written.append(day)
+    kept = sorted(caches.totals.parent.glob(f"{accesses._VOLUMES_PREFIX}*.arrow"))
+    assert len(kept) == 3
+    # The three written last (each newer than the one before) are the ones kept.
+    assert {int(p.stem.split("-")[-2]) for p in kept} == set(written[-3:])
+    assert caches.totals.exists() and caches.pairs.exists()  # the caches themselves untouched

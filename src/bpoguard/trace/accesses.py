@@ -443,6 +443,9 @@ def _concatenate(parts: Sequence[str], target: str) -> None:
 DUMP_FORMAT = 1  # bumped when the totals' or the pair index's columns change
 _TOTALS_PREFIX = f"people-v{DUMP_FORMAT}-"
 _VOLUMES_PREFIX = "volumes-v1-"  # a window's volumes, remembered (see _window_volumes)
+# Windows remembered at most (about 235 KB each at 90 days): the most recently written
+# are kept, so a workspace traced at many first-seen dates does not grow without end.
+MAX_VOLUMES = 64
 _PAIRS_PREFIX = f"bycustomer-v{DUMP_FORMAT}-"
 DAY_US = 86_400_000_000
 NEVER = 2**31 - 1  # the day of a pair's first allowed request when none was allowed
@@ -629,7 +632,18 @@ def _window_volumes(totals: Path, day: int, include_denied: bool) -> tuple[list[
     people, sizes = _volumes(totals, day, include_denied)
     with contextlib.suppress(OSError):  # a read-only cache folder: summed each time
         write_private(memo, lambda tmp: _write_volumes(tmp, people, sizes))
+        _forget_volumes(totals.parent, keep=MAX_VOLUMES)
     return people, sizes
+
+
+def _forget_volumes(folder: Path, keep: int) -> None:
+    """All but the ``keep`` most recently written window volumes removed."""
+    memos = []
+    for path in folder.glob(f"{_VOLUMES_PREFIX}*.arrow"):
+        with contextlib.suppress(FileNotFoundError):  # another trace removed it meanwhile
+            memos.append((path.stat().st_mtime_ns, path.name, path))
+    for *_, path in sorted(memos, reverse=True)[keep:]:
+        path.unlink(missing_ok=True)
 
 
 def _write_volumes(tmp: str, people: Sequence[str], sizes: IntArray) -> None:
