@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import itertools
+import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -57,6 +59,34 @@ def empty_pg_store(pg_store: Store) -> Store:
     with pg_store.engine.begin() as conn:
         conn.execute(text(_EMPTY_VAULT))
     return pg_store
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def blank_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated store with nothing in it: a SQLite file of the test's own, or PostgreSQL."""
+    if request.param == "sqlite":
+        store = Store(f"sqlite:///{tmp_path / 'guard.db'}")
+        store.migrate()
+    else:
+        store = request.getfixturevalue("empty_pg_store")
+    yield store
+    if request.param == "sqlite":
+        store.dispose()
+
+
+@pytest.fixture
+def keys_dir(tmp_path: Path) -> Path:
+    """A key folder holding one fresh key-encryption key."""
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    (folder / "kek.key").write_bytes(base64.b64encode(secrets.token_bytes(32)) + b"\n")
+    return folder
+
+
+@pytest.fixture
+def vault(keys_dir: Path) -> Vault:
+    """A vault over that key folder."""
+    return Vault(KeyfileProvider.from_dir(keys_dir))
 
 
 # --- a simulated BPO with the guard serving from its vault -------------------------------

@@ -6,7 +6,6 @@ import base64
 import csv
 import secrets
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,13 +45,9 @@ def _write(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Pat
     return path
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        store = Store(f"sqlite:///{tmp_path / 'load.db'}")
-        store.migrate()
-    else:
-        store = request.getfixturevalue("empty_pg_store")
+@pytest.fixture
+def store(blank_store: Store) -> Store:
+    store = blank_store
     with store.engine.begin() as conn:
         conn.execute(
             insert(m.Organisation),
@@ -61,9 +56,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
                 {"id": "org-p", "name": "P BPO", "kind": m.OrgKind.PROVIDER, "country": "IN", "networks": []},
             ],
         )  # fmt: skip
-    yield store
-    if request.param == "sqlite":
-        store.dispose()
+    return store
 
 
 @pytest.fixture

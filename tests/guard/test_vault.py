@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,13 +32,9 @@ PHONE = "+447700900123"
 CARD = "4929000000006"  # Visa test number, passes Luhn
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        store = Store(f"sqlite:///{tmp_path / 'vault.db'}")
-        store.migrate()
-    else:
-        store = request.getfixturevalue("empty_pg_store")
+@pytest.fixture
+def store(blank_store: Store) -> Store:
+    store = blank_store
     with store.engine.begin() as conn:
         conn.execute(
             insert(m.Organisation),
@@ -56,22 +51,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
                 {"id": 3, "client_id": "org-b", "ref": "B-3", "country": "IN", "is_canary": False},
             ],
         )
-    yield store
-    if request.param == "sqlite":
-        store.dispose()
-
-
-@pytest.fixture
-def keys_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "keys"
-    folder.mkdir()
-    (folder / "kek.key").write_bytes(base64.b64encode(secrets.token_bytes(32)) + b"\n")
-    return folder
-
-
-@pytest.fixture
-def vault(keys_dir: Path) -> Vault:
-    return Vault(KeyfileProvider.from_dir(keys_dir))
+    return store
 
 
 def _fill(engine: Engine, vault: Vault) -> None:

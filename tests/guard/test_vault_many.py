@@ -9,11 +9,6 @@
 
 from __future__ import annotations
 
-import base64
-import secrets
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,7 +16,6 @@ from sqlalchemy import insert, select, update
 
 from bpoguard.fields import FieldType as F
 from bpoguard.guard._tables import vault_values
-from bpoguard.guard.keys import KeyfileProvider
 from bpoguard.guard.vault import CHUNK, BlindDigester, Vault, VaultError, blind_digest
 from bpoguard.store import Store
 from bpoguard.store import models as m
@@ -29,13 +23,9 @@ from bpoguard.store import models as m
 _CUSTOMERS = CHUNK + 30  # more than one statement's list of customers
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        store = Store(f"sqlite:///{tmp_path / 'vault.db'}")
-        store.migrate()
-    else:
-        store = request.getfixturevalue("empty_pg_store")
+@pytest.fixture
+def store(blank_store: Store) -> Store:
+    store = blank_store
     with store.engine.begin() as conn:
         conn.execute(
             insert(m.Organisation),
@@ -52,17 +42,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
                 for n in range(1, _CUSTOMERS + 1)
             ],
         )  # fmt: skip
-    yield store
-    if request.param == "sqlite":
-        store.dispose()
-
-
-@pytest.fixture
-def vault(tmp_path: Path) -> Vault:
-    folder = tmp_path / "keys"
-    folder.mkdir()
-    (folder / "kek.key").write_bytes(base64.b64encode(secrets.token_bytes(32)) + b"\n")
-    return Vault(KeyfileProvider.from_dir(folder))
+    return store
 
 
 def _values(n: int) -> dict[F, str]:

@@ -15,7 +15,7 @@ evidence that narrows a strong match.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -273,7 +273,7 @@ class Matcher:
         orders = {route: list(order) for route, order in self._order.items()}
         slots, position, slot_of = self._slots, self._position, self._slot_of
         while walks:
-            queue: dict[_Slot, set[str]] = {}
+            queue: defaultdict[_Slot, set[str]] = defaultdict(set)
             asked: list[tuple[_Slot, str, tuple[str | None, str]]] = []
             unfinished: list[list[Any]] = []
             for walk in walks:
@@ -285,11 +285,7 @@ class Matcher:
                         if slot.country not in kind[2]:
                             continue
                         if slot.fetched.get(canonical) is None and canonical not in slot.answers:
-                            values = queue.get(slot)
-                            if values is None:
-                                queue[slot] = {canonical}
-                            else:
-                                values.add(canonical)
+                            queue[slot].add(canonical)
                             asked.append((slot, canonical, kind[1]))
                             if not waiting:
                                 waiting = True
@@ -309,11 +305,7 @@ class Matcher:
                         if ids is None:
                             ids = slot.answers.get(canonical)
                             if ids is None:  # queued, and taken as a hit for what follows
-                                values = queue.get(slot)
-                                if values is None:
-                                    queue[slot] = {canonical}
-                                else:
-                                    values.add(canonical)
+                                queue[slot].add(canonical)
                                 asked.append((slot, canonical, kind[1]))
                                 if not waiting:
                                     waiting = True
